@@ -1,0 +1,27 @@
+/* Logging: one record per line, "LEVEL component: message", to stderr, or
+ * to the journal with structured fields when JOURNAL_STREAM says stderr is
+ * the journal. Each file sets LOG_COMPONENT before including this header. */
+#ifndef VMIRS_LOG_H
+#define VMIRS_LOG_H
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+#ifndef LOG_COMPONENT
+#define LOG_COMPONENT "vmirsd"
+#endif
+
+/* Set the most verbose level printed. */
+void log_set_level(enum log_level level);
+/* Parse "error", "warning", "info" or "debug"; -1 if none of them. */
+int log_level_parse(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level level);
+
+void log_write(enum log_level level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_error(...) log_write(LOG_LEVEL_ERROR, LOG_COMPONENT, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_LEVEL_WARNING, LOG_COMPONENT, __VA_ARGS__)
+#define log_info(...) log_write(LOG_LEVEL_INFO, LOG_COMPONENT, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_LEVEL_DEBUG, LOG_COMPONENT, __VA_ARGS__)
+
+#endif

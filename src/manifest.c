@@ -1,0 +1,244 @@
+#include "config.h"
+
+#include "manifest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kobj_parse.h"
+#include "util.h"
+#include "vmirs_parse.h"
+
+#define VMIRS_KIND "VirtualMachineInstanceReplicaSet"
+
+bool
+manifest_filename_ok(const char *name)
+{
+    if (name[0] == '.' || str_has_suffix(name, "~") || str_has_suffix(name, ".swp") ||
+        str_has_suffix(name, ".tmp"))
+        return false;
+    return str_has_suffix(name, ".yaml") || str_has_suffix(name, ".yml") || str_has_suffix(name, ".json");
+}
+
+const char *
+manifest_kind_name(enum kobj_kind k)
+{
+    switch (k) {
+    case KOBJ_VMIRS:
+        return VMIRS_KIND;
+    case KOBJ_CONFIG_MAP:
+        return "ConfigMap";
+    case KOBJ_SECRET:
+        return "Secret";
+    case KOBJ_SERVICE:
+        return "Service";
+    }
+    return "?";
+}
+
+static const struct {
+    const char *api_version;
+    unsigned level;
+} vmirs_versions[] = {
+    {"kubevirt.io/v1", YAPI_V1},
+    {"kubevirt.io/v1alpha3", YAPI_V1ALPHA3},
+    {"kubevirt.io/v1alpha2", YAPI_V1ALPHA2},
+};
+
+static const struct {
+    const char *kind;
+    enum kobj_kind k;
+} core_kinds[] = {
+    {"ConfigMap", KOBJ_CONFIG_MAP},
+    {"Secret", KOBJ_SECRET},
+    {"Service", KOBJ_SERVICE},
+};
+
+/* Read apiVersion or kind as a plain string, reporting what is wrong. */
+static const char *
+header_field(struct yctx *c, yaml_node_t *root, const char *key)
+{
+    yaml_node_t *v = ymap_get(c, root, key, NULL);
+    size_t saved = ypath_push_key(c, key);
+    const char *s = yscalar(v);
+
+    if (!v || yscalar_is_null(v)) {
+        yerror(c, root, "Required value: every manifest document needs apiVersion and kind");
+        s = NULL;
+    } else if (!s) {
+        yerror(c, v, "Invalid type: expected string");
+    }
+    ypath_pop(c, saved);
+    return s;
+}
+
+static void
+add_obj(struct manifest_file *f, struct yctx *c, yaml_node_t *root, enum kobj_kind kind, void *obj,
+        struct objmeta *meta, size_t errors_before)
+{
+    struct kobj *o;
+    yaml_node_t *name = ymap_get(c, ymap_get(c, root, "metadata", NULL), "name", NULL);
+
+    f->objs = xrealloc(f->objs, (f->nobjs + 1) * sizeof(*f->objs));
+    o = &f->objs[f->nobjs++];
+    memset(o, 0, sizeof(*o));
+    o->kind = kind;
+    o->namespace = meta->namespace;
+    o->name = meta->name;
+    o->pos = ynode_pos(root);
+    o->name_pos = ynode_pos(name ? name : root);
+    o->valid = c->diags->errors == errors_before;
+    switch (kind) {
+    case KOBJ_VMIRS:
+        o->u.vmirs = obj;
+        break;
+    case KOBJ_CONFIG_MAP:
+        o->u.config_map = obj;
+        break;
+    case KOBJ_SECRET:
+        o->u.secret = obj;
+        break;
+    case KOBJ_SERVICE:
+        o->u.service = obj;
+        break;
+    }
+}
+
+static void
+on_document(struct yctx *c, yaml_node_t *root, void *opaque)
+{
+    struct manifest_file *f = opaque;
+    size_t errors_before = c->diags->errors;
+    const char *api, *kind;
+
+    if (root->type != YAML_MAPPING_NODE) {
+        yerror(c, root, "Invalid type: a manifest document must be an object with apiVersion and kind");
+        return;
+    }
+    api = header_field(c, root, "apiVersion");
+    kind = header_field(c, root, "kind");
+    if (!api || !kind)
+        return;
+
+    if (strcmp(kind, VMIRS_KIND) == 0) {
+        struct vmirs *v;
+
+        c->api_level = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(vmirs_versions); i++)
+            if (strcmp(api, vmirs_versions[i].api_version) == 0)
+                c->api_level = vmirs_versions[i].level;
+        if (!c->api_level) {
+            size_t saved = ypath_push_key(c, "apiVersion");
+
+            yerror(c, ymap_get(c, root, "apiVersion", NULL),
+                   "Unsupported value: \"%s\": supported values: \"kubevirt.io/v1\", \"kubevirt.io/v1alpha3\", "
+                   "\"kubevirt.io/v1alpha2\"",
+                   api);
+            ypath_pop(c, saved);
+            return;
+        }
+        v = xcalloc(1, sizeof(*v));
+        yschema_walk(c, root, &vmirs_schema, v);
+        add_obj(f, c, root, KOBJ_VMIRS, v, &v->metadata, errors_before);
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(core_kinds); i++) {
+        void *obj;
+
+        if (strcmp(kind, core_kinds[i].kind) != 0)
+            continue;
+        if (strcmp(api, "v1") != 0) {
+            size_t saved = ypath_push_key(c, "apiVersion");
+
+            yerror(c, ymap_get(c, root, "apiVersion", NULL), "Unsupported value: \"%s\": supported values: \"v1\"",
+                   api);
+            ypath_pop(c, saved);
+            return;
+        }
+        switch (core_kinds[i].k) {
+        case KOBJ_CONFIG_MAP: {
+            struct config_map *cm = obj = xcalloc(1, sizeof(*cm));
+
+            yschema_walk(c, root, &config_map_schema, cm);
+            add_obj(f, c, root, KOBJ_CONFIG_MAP, obj, &cm->metadata, errors_before);
+            break;
+        }
+        case KOBJ_SECRET: {
+            struct secret *s = obj = xcalloc(1, sizeof(*s));
+
+            yschema_walk(c, root, &secret_schema, s);
+            add_obj(f, c, root, KOBJ_SECRET, obj, &s->metadata, errors_before);
+            break;
+        }
+        case KOBJ_SERVICE: {
+            struct service *s = obj = xcalloc(1, sizeof(*s));
+
+            yschema_walk(c, root, &service_schema, s);
+            add_obj(f, c, root, KOBJ_SERVICE, obj, &s->metadata, errors_before);
+            break;
+        }
+        default:
+            break;
+        }
+        return;
+    }
+    {
+        size_t saved = ypath_push_key(c, "kind");
+
+        ywarning(c, ymap_get(c, root, "kind", NULL), "%s \"%s\" is not handled by vmirsd: document skipped", api,
+                 kind);
+        ypath_pop(c, saved);
+    }
+}
+
+int
+manifest_parse(struct manifest_file *f, const char *path, const char *bytes, size_t len)
+{
+    f->path = xstrdup(path);
+    ystream_load(path, bytes, len, &f->diags, on_document, f);
+    diag_sort(&f->diags);
+    return f->diags.errors ? -1 : 0;
+}
+
+int
+manifest_load(struct manifest_file *f, const char *path)
+{
+    cleanup_free char *bytes = NULL;
+    size_t len;
+
+    if (read_file(path, &bytes, &len) < 0) {
+        f->path = xstrdup(path);
+        diag_add(&f->diags, path, 0, 0, DIAG_ERROR, "read: %s", strerror(errno));
+        return -1;
+    }
+    return manifest_parse(f, path, bytes, len);
+}
+
+void
+manifest_file_free(struct manifest_file *f)
+{
+    for (size_t i = 0; i < f->nobjs; i++) {
+        struct kobj *o = &f->objs[i];
+
+        switch (o->kind) {
+        case KOBJ_VMIRS:
+            model_vmirs_free(o->u.vmirs);
+            break;
+        case KOBJ_CONFIG_MAP:
+            model_config_map_free(o->u.config_map);
+            break;
+        case KOBJ_SECRET:
+            model_secret_free(o->u.secret);
+            break;
+        case KOBJ_SERVICE:
+            model_service_free(o->u.service);
+            break;
+        }
+        free(o->u.vmirs);
+    }
+    free(f->objs);
+    free(f->path);
+    diag_list_clear(&f->diags);
+    memset(f, 0, sizeof(*f));
+}

@@ -1,0 +1,53 @@
+/* One manifest file: its documents dispatched on apiVersion/kind into
+ * typed objects, with every diagnostic about it. */
+#ifndef VMIRS_MANIFEST_H
+#define VMIRS_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+#include "model.h"
+
+enum kobj_kind { KOBJ_VMIRS, KOBJ_CONFIG_MAP, KOBJ_SECRET, KOBJ_SERVICE };
+
+struct kobj {
+    enum kobj_kind kind;
+    const char *namespace; /* borrowed from the object's metadata */
+    const char *name;
+    struct src_pos pos;    /* of the document's root */
+    struct src_pos name_pos; /* of metadata.name */
+    bool valid;            /* its document had no error */
+    union {
+        struct vmirs *vmirs;
+        struct config_map *config_map;
+        struct secret *secret;
+        struct service *service;
+    } u;
+};
+
+struct manifest_file {
+    char *path;
+    struct kobj *objs;
+    size_t nobjs;
+    struct diag_list diags;
+};
+
+/* Whether a spool file name is a manifest: *.yaml, *.yml or *.json, not
+ * hidden, not an editor's backup or swap file, not a temporary file. */
+bool manifest_filename_ok(const char *name);
+
+/* The Kubernetes kind name of an object kind ("ConfigMap"). */
+const char *manifest_kind_name(enum kobj_kind k);
+
+/* Parse bytes read from path into f (which must be zeroed). Every problem
+ * is in f->diags; objects of documents with errors are kept but marked
+ * !valid. Returns 0 when there is no error, -1 otherwise. */
+int manifest_parse(struct manifest_file *f, const char *path, const char *bytes, size_t len);
+
+/* Read path and parse it; a read error is a diagnostic too. */
+int manifest_load(struct manifest_file *f, const char *path);
+
+void manifest_file_free(struct manifest_file *f);
+
+#endif

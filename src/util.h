@@ -1,0 +1,54 @@
+/* Small helpers every module uses: allocation that aborts on OOM, ownership
+ * annotations, strict number parsing and atomic file writes. */
+#ifndef VMIRS_UTIL_H
+#define VMIRS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef UNITTESTS
+#define STATIC
+#else
+#define STATIC static
+#endif
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Free a local when it goes out of scope; hand it on with steal_ptr(). */
+#define cleanup_free __attribute__((cleanup(cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(cleanup_closep)))
+#define cleanup_fclose __attribute__((cleanup(cleanup_fclosep)))
+void cleanup_freep(void *p);
+void cleanup_closep(int *fd);
+void cleanup_fclosep(FILE **f);
+
+/* Return *pp and set it to NULL: the caller takes ownership. */
+void *steal_ptr(void *pp);
+
+/* Allocate or abort: out of memory is not an error vmirsd recovers from. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grow *v (elements of size) so that index n fits; *cap tracks capacity. */
+void *xgrow(void *v, size_t *cap, size_t n, size_t size);
+
+/* Parse all of s as a base-10 integer within [min, max]; 0 or -1. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Read a whole file into a NUL-terminated buffer; -1 with errno set. */
+int read_file(const char *path, char **data, size_t *len);
+
+/* Write data to path through a temporary file in the same directory,
+ * fsync and rename, so readers see the old or the new content, never a mix. */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+bool str_has_suffix(const char *s, const char *suffix);
+bool streq0(const char *a, const char *b);
+
+#endif

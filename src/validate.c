@@ -1,0 +1,209 @@
+#include "config.h"
+
+#include "validate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+static const char *
+base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+
+    return s ? s + 1 : p;
+}
+
+static int
+cmp_by_name(const void *a, const void *b)
+{
+    const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+    int c = strcmp(base_name(x), base_name(y));
+
+    return c ? c : strcmp(x, y);
+}
+
+static void
+add_file(struct str_array *files, size_t *cap, char *path)
+{
+    files->v = xgrow(files->v, cap, files->n + 1, sizeof(char *));
+    files->v[files->n++] = path;
+}
+
+void
+validate_collect(char *const *paths, size_t npaths, struct str_array *files, struct diag_list *diags)
+{
+    size_t cap = 0;
+
+    for (size_t i = 0; i < npaths; i++) {
+        struct stat st;
+        DIR *d;
+        struct dirent *e;
+
+        if (stat(paths[i], &st) < 0) {
+            diag_add(diags, paths[i], 0, 0, DIAG_ERROR, "stat: %s", strerror(errno));
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            add_file(files, &cap, xstrdup(paths[i]));
+            continue;
+        }
+        d = opendir(paths[i]);
+        if (!d) {
+            diag_add(diags, paths[i], 0, 0, DIAG_ERROR, "open directory: %s", strerror(errno));
+            continue;
+        }
+        while ((e = readdir(d))) {
+            char *p;
+
+            if (!manifest_filename_ok(e->d_name))
+                continue;
+            p = xasprintf("%s%s%s", paths[i], str_has_suffix(paths[i], "/") ? "" : "/", e->d_name);
+            if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+                add_file(files, &cap, p);
+            else
+                free(p);
+        }
+        closedir(d);
+    }
+    if (files->n)
+        qsort(files->v, files->n, sizeof(char *), cmp_by_name);
+}
+
+static const struct kobj *
+find_obj(struct manifest_file *files, size_t n, enum kobj_kind kind, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < files[i].nobjs; j++) {
+            const struct kobj *o = &files[i].objs[j];
+
+            if (o->kind == kind && streq0(o->namespace, ns) && streq0(o->name, name))
+                return o;
+        }
+    return NULL;
+}
+
+static void
+check_duplicates(struct manifest_file *files, size_t n, struct diag_list *diags)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < files[i].nobjs; j++) {
+            struct kobj *o = &files[i].objs[j];
+            const struct kobj *first = find_obj(files, n, o->kind, o->namespace, o->name);
+
+            if (!o->name || first == o)
+                continue;
+            for (size_t fi = 0; fi < n; fi++) {
+                if (first < files[fi].objs || first >= files[fi].objs + files[fi].nobjs)
+                    continue;
+                diag_add(diags, files[i].path, o->name_pos.line, o->name_pos.col, DIAG_ERROR,
+                         "metadata.name: Duplicate value: %s \"%s/%s\" is already defined at %s:%u:%u; this "
+                         "definition is ignored",
+                         manifest_kind_name(o->kind), o->namespace, o->name, files[fi].path, first->name_pos.line,
+                         first->name_pos.col);
+            }
+            o->valid = false;
+        }
+    }
+}
+
+static void
+check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < files[i].nobjs; j++) {
+            const struct kobj *o = &files[i].objs[j];
+            const struct vmi_template *t;
+
+            if (o->kind != KOBJ_VMIRS || !o->u.vmirs->spec.template)
+                continue;
+            t = o->u.vmirs->spec.template;
+            for (size_t k = 0; k < t->spec.volumes.n; k++) {
+                const struct volume *v = &t->spec.volumes.v[k];
+                const struct config_map_src *cm = v->config_map;
+                const struct secret_src *se = v->secret;
+
+                if (cm && cm->name && !(cm->optional.set && cm->optional.v) &&
+                    !find_obj(files, n, KOBJ_CONFIG_MAP, o->namespace, cm->name))
+                    diag_add(diags, files[i].path, cm->pos.line, cm->pos.col, DIAG_WARNING,
+                             "spec.template.spec.volumes[%zu].configMap.name: ConfigMap \"%s/%s\" is not defined "
+                             "in these files; replicas cannot start until it is",
+                             k, o->namespace, cm->name);
+                if (se && se->secret_name && !(se->optional.set && se->optional.v) &&
+                    !find_obj(files, n, KOBJ_SECRET, o->namespace, se->secret_name))
+                    diag_add(diags, files[i].path, se->pos.line, se->pos.col, DIAG_WARNING,
+                             "spec.template.spec.volumes[%zu].secret.secretName: Secret \"%s/%s\" is not defined "
+                             "in these files; replicas cannot start until it is",
+                             k, o->namespace, se->secret_name);
+            }
+        }
+    }
+}
+
+void
+validate_cross_check(struct manifest_file *files, size_t n, struct diag_list *diags)
+{
+    check_duplicates(files, n, diags);
+    check_references(files, n, diags);
+}
+
+int
+validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
+{
+    struct str_array files = {0};
+    struct diag_list diags = {0};
+    struct manifest_file *mf;
+    size_t nobjs = 0;
+    int rc;
+
+    validate_collect(paths, npaths, &files, &diags);
+    mf = xcalloc(files.n, sizeof(*mf));
+    for (size_t i = 0; i < files.n; i++) {
+        manifest_load(&mf[i], files.v[i]);
+        nobjs += mf[i].nobjs;
+    }
+    validate_cross_check(mf, files.n, &diags);
+    for (size_t i = 0; i < files.n; i++)
+        diag_extend(&diags, &mf[i].diags);
+    /* Per file, in position order; files in the order the spool reads them. */
+    for (size_t i = 0; i < files.n; i++) {
+        struct diag_list one = {0};
+
+        for (size_t j = 0; j < diags.n; j++)
+            if (strcmp(diags.v[j].file, files.v[i]) == 0)
+                diag_add(&one, diags.v[j].file, diags.v[j].line, diags.v[j].col, diags.v[j].severity, "%s",
+                         diags.v[j].msg);
+        diag_sort(&one);
+        diag_print(&one, out);
+        diag_list_clear(&one);
+    }
+    for (size_t j = 0; j < diags.n; j++) {
+        bool listed = false;
+
+        for (size_t i = 0; i < files.n && !listed; i++)
+            listed = strcmp(diags.v[j].file, files.v[i]) == 0;
+        if (!listed) {
+            cleanup_free char *s = diag_format(&diags.v[j]);
+
+            fprintf(out, "%s\n", s);
+        }
+    }
+    if (err)
+        fprintf(err, "%zu file%s, %zu object%s: %zu error%s, %zu warning%s\n", files.n, files.n == 1 ? "" : "s",
+                nobjs, nobjs == 1 ? "" : "s", diags.errors, diags.errors == 1 ? "" : "s", diags.warnings,
+                diags.warnings == 1 ? "" : "s");
+    rc = diags.errors ? 1 : 0;
+    for (size_t i = 0; i < files.n; i++) {
+        manifest_file_free(&mf[i]);
+        free(files.v[i]);
+    }
+    free(mf);
+    free(files.v);
+    diag_list_clear(&diags);
+    return rc;
+}

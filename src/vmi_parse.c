@@ -1,0 +1,1079 @@
+#include "config.h"
+
+#include "vmi_parse.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "kvalid.h"
+#include "schema_macros.h"
+#include "util.h"
+
+/* Why writable shared volumes are refused: every replica would write the
+ * same storage at once (the KubeVirt user guide's data-corruption warning). */
+#define SHARED_WRITABLE_REASON                                                                     \
+    "writable shared storage in a replica set corrupts data: every replica would write the same "  \
+    "volume; use containerDisk, ephemeral, emptyDisk, cloudInitNoCloud, configMap or secret"
+#define UNSUPPORTED_VOLUME_REASON                                                                  \
+    "this volume type is not supported by vmirsd; use containerDisk, ephemeral, emptyDisk, "       \
+    "cloudInitNoCloud, configMap or secret"
+#define UNSUPPORTED_BINDING_REASON                                                                 \
+    "not supported by vmirsd: replicas use the host's user-mode network or a libvirt network; use " \
+    "masquerade or bridge"
+
+const char *const vmi_bus_names[] = {"virtio", "sata", "scsi", "usb", NULL};
+const char *const vmi_cache_names[] = {"none", "writethrough", "writeback", "directsync", NULL};
+static const char *const io_names[] = {"native", "threads", NULL};
+static const char *const pull_policy_names[] = {"Always", "IfNotPresent", "Never", NULL};
+static const char *const scheme_names[] = {"HTTP", "HTTPS", NULL};
+static const char *const tray_names[] = {"open", "closed", NULL};
+
+/* ---- metadata ---- */
+
+static void objmeta_check(struct yctx *c, yaml_node_t *map, void *obj);
+
+static const struct yfield objmeta_fields[] = {
+    F_STR(struct objmeta, "name", name),
+    F_STR(struct objmeta, "generateName", generate_name),
+    F_STR(struct objmeta, "namespace", namespace),
+    F_STR(struct objmeta, "uid", uid),
+    F_STRMAP(struct objmeta, "labels", labels, .flags = YFL_LABELS),
+    F_STRMAP(struct objmeta, "annotations", annotations),
+    /* Set by an API server, meaningless in a file: accepted and not used. */
+    F_ACCEPT("selfLink"),
+    F_ACCEPT("resourceVersion"),
+    F_ACCEPT("generation"),
+    F_ACCEPT("creationTimestamp"),
+    F_ACCEPT("deletionTimestamp"),
+    F_ACCEPT("deletionGracePeriodSeconds"),
+    F_ACCEPT("managedFields"),
+    F_ACCEPT("clusterName"),
+    F_IGNORE("ownerReferences"),
+    F_IGNORE("finalizers"),
+};
+const struct yschema objmeta_schema = YSCHEMA(struct objmeta, objmeta_fields, offsetof(struct objmeta, pos), objmeta_check);
+
+static void
+check_name_field(struct yctx *c, yaml_node_t *map, const char *key,
+                 int (*rule)(const char *, char **))
+{
+    yaml_node_t *v = ymap_get(c, map, key, NULL);
+    cleanup_free char *why = NULL;
+    const char *s = yscalar(v);
+    size_t saved;
+
+    if (!s || yscalar_is_null(v))
+        return;
+    saved = ypath_push_key(c, key);
+    if (rule(s, &why) < 0)
+        yerror(c, v, "Invalid value: \"%s\": %s", s, why);
+    ypath_pop(c, saved);
+}
+
+static void
+objmeta_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    check_name_field(c, map, "name", kvalid_dns1123_subdomain);
+    check_name_field(c, map, "namespace", kvalid_dns1123_label);
+}
+
+/* ---- domain ---- */
+
+static void disk_check(struct yctx *c, yaml_node_t *map, void *obj);
+
+static const struct yfield disk_target_fields[] = {
+    F_ENUM(struct disk_target, "bus", bus, vmi_bus_names),
+    F_BOOL(struct disk_target, "readonly", readonly),
+    F_IGNORE("pciAddress"),
+    F_IGNORE("reservation"),
+};
+static const struct yschema disk_target_schema = YSCHEMA(struct disk_target, disk_target_fields, NOPOS, NULL);
+
+static const struct yfield cdrom_target_fields[] = {
+    F_ENUM(struct cdrom_target, "bus", bus, vmi_bus_names),
+    F_BOOL(struct cdrom_target, "readonly", readonly),
+    F_ENUM(struct cdrom_target, "tray", tray, tray_names),
+};
+static const struct yschema cdrom_target_schema = YSCHEMA(struct cdrom_target, cdrom_target_fields, NOPOS, NULL);
+
+static const struct yfield disk_fields[] = {
+    F_STR(struct disk, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
+    F_STR(struct disk, "volumeName", volume_name, .api = YAPI_LEGACY),
+    F_PSTRUCT(struct disk, "disk", disk, disk_target_schema),
+    F_PSTRUCT(struct disk, "cdrom", cdrom, cdrom_target_schema),
+    F_PSTRUCT(struct disk, "lun", lun, disk_target_schema),
+    F_INT(struct disk, "bootOrder", boot_order, 1, INT32_MAX),
+    F_STR(struct disk, "serial", serial),
+    F_ENUM(struct disk, "cache", cache, vmi_cache_names),
+    F_ENUM(struct disk, "io", io, io_names),
+    F_IGNORE("dedicatedIOThread"),
+    F_IGNORE("tag"),
+    F_IGNORE("blockSize"),
+    F_IGNORE("shareable"),
+    F_IGNORE("errorPolicy"),
+    F_IGNORE("changedBlockTracking"),
+    F_REJECT("floppy", "floppy disks were removed from KubeVirt; use a disk or a cdrom", .api = YAPI_LEGACY),
+};
+static const struct yschema disk_schema = YSCHEMA(struct disk, disk_fields, offsetof(struct disk, pos), disk_check);
+
+static void
+disk_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct disk *d = obj;
+    int kinds = !!d->disk + !!d->cdrom + !!d->lun;
+    yaml_node_t *k;
+
+    if (kinds > 1) {
+        yerror(c, map, "Invalid value: only one of disk, cdrom and lun may be set");
+        return;
+    }
+    if (d->cdrom && d->cdrom->bus == BUS_VIRTIO && ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", &k)) {
+        size_t saved = ypath_push_key(c, "cdrom");
+
+        ypath_push_key(c, "bus");
+        yerror(c, ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", NULL),
+               "Unsupported value: \"virtio\": a cdrom cannot use the virtio bus: supported values: "
+               "\"sata\", \"scsi\"");
+        ypath_pop(c, saved);
+    }
+    if (d->disk && d->disk->readonly.set && d->disk->readonly.v &&
+        (d->disk->bus == BUS_UNSET || d->disk->bus == BUS_SATA)) {
+        size_t saved = ypath_push_key(c, "disk");
+
+        ypath_push_key(c, "readonly");
+        yerror(c, ymap_get(c, ymap_get(c, map, "disk", NULL), "readonly", NULL),
+               "Invalid value: true: a read-only disk cannot use the sata bus (the default): set bus to "
+               "virtio or scsi, or use a cdrom");
+        ypath_pop(c, saved);
+    }
+}
+
+static const struct yfield port_fields[] = {
+    F_STR(struct port, "name", name, .flags = YFL_DNS_LABEL),
+    F_STR(struct port, "protocol", protocol),
+    F_INT(struct port, "port", port, 1, 65535, .flags = YFL_REQUIRED),
+};
+static void
+port_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct port *p = obj;
+
+    if (p->protocol && strcmp(p->protocol, "TCP") && strcmp(p->protocol, "UDP")) {
+        size_t saved = ypath_push_key(c, "protocol");
+
+        yerror(c, ymap_get(c, map, "protocol", NULL),
+               "Unsupported value: \"%s\": supported values: \"TCP\", \"UDP\"", p->protocol);
+        ypath_pop(c, saved);
+    }
+}
+static const struct yschema port_schema = YSCHEMA(struct port, port_fields, NOPOS, port_check);
+
+static const struct yfield empty_fields[] = {
+    F_ACCEPT("_"), /* never present: the struct exists to be present */
+};
+static const struct yschema empty_binding_schema = YSCHEMA(struct empty_binding, empty_fields, NOPOS, NULL);
+
+static void iface_check(struct yctx *c, yaml_node_t *map, void *obj);
+
+static const struct yfield iface_fields[] = {
+    F_STR(struct iface, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
+    F_STR(struct iface, "model", model),
+    F_STR(struct iface, "macAddress", mac_address),
+    F_INT(struct iface, "bootOrder", boot_order, 1, INT32_MAX),
+    F_PSTRUCT(struct iface, "masquerade", masquerade, empty_binding_schema),
+    F_PSTRUCT(struct iface, "bridge", bridge, empty_binding_schema),
+    /* slirp was removed in KubeVirt v1.3; older API versions still carry it. */
+    F_PSTRUCT(struct iface, "slirp", slirp, empty_binding_schema, .api = YAPI_LEGACY),
+    F_REJECT("slirp", "the slirp binding was removed from KubeVirt in v1.3; use masquerade", .api = YAPI_V1),
+    F_ARRAY(struct iface, "ports", ports, port_schema),
+    F_REJECT("sriov", UNSUPPORTED_BINDING_REASON),
+    F_REJECT("macvtap", UNSUPPORTED_BINDING_REASON),
+    F_REJECT("passt", UNSUPPORTED_BINDING_REASON),
+    F_REJECT("passtBinding", UNSUPPORTED_BINDING_REASON),
+    F_REJECT("binding", UNSUPPORTED_BINDING_REASON),
+    F_IGNORE("pciAddress"),
+    F_IGNORE("dhcpOptions"),
+    F_IGNORE("tag"),
+    F_IGNORE("acpiIndex"),
+    F_IGNORE("portRanges"),
+    F_IGNORE("state"),
+};
+static const struct yschema iface_schema = YSCHEMA(struct iface, iface_fields, offsetof(struct iface, pos), iface_check);
+
+static const char *const nic_models[] = {"virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139", NULL};
+
+static bool
+mac_valid(const char *s)
+{
+    /* Six two-digit hex groups separated by ':' or '-', as net.ParseMAC takes them. */
+    if (strlen(s) != 17)
+        return false;
+    for (int i = 0; i < 17; i++) {
+        if (i % 3 == 2) {
+            if (s[i] != ':' && s[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char) s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+iface_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct iface *i = obj;
+    int bindings = !!i->masquerade + !!i->bridge + !!i->slirp;
+    size_t saved;
+
+    if (bindings > 1)
+        yerror(c, map, "Invalid value: only one of masquerade, bridge and slirp may be set");
+    if (i->model) {
+        bool ok = false;
+
+        for (int j = 0; nic_models[j]; j++)
+            ok = ok || strcmp(i->model, nic_models[j]) == 0;
+        if (!ok) {
+            saved = ypath_push_key(c, "model");
+            yerror(c, ymap_get(c, map, "model", NULL),
+                   "Unsupported value: \"%s\": supported values: \"virtio\", \"e1000\", \"e1000e\", \"igb\", "
+                   "\"ne2k_pci\", \"pcnet\", \"rtl8139\"",
+                   i->model);
+            ypath_pop(c, saved);
+        }
+    }
+    if (i->mac_address && !mac_valid(i->mac_address)) {
+        saved = ypath_push_key(c, "macAddress");
+        yerror(c, ymap_get(c, map, "macAddress", NULL),
+               "Invalid value: \"%s\": must be a MAC address such as \"02:00:00:00:00:01\"", i->mac_address);
+        ypath_pop(c, saved);
+    }
+    for (size_t a = 0; a < i->ports.n; a++) {
+        for (size_t b = 0; b < a; b++) {
+            const struct port *pa = &i->ports.v[a], *pb = &i->ports.v[b];
+
+            if (pa->name && pb->name && strcmp(pa->name, pb->name) == 0) {
+                yaml_node_t *seq = ymap_get(c, map, "ports", NULL);
+                yaml_node_t *el = ynode(c, seq->data.sequence.items.start[a]);
+
+                saved = ypath_push_key(c, "ports");
+                ypath_push_index(c, a);
+                ypath_push_key(c, "name");
+                yerror(c, ymap_get(c, el, "name", NULL), "Duplicate value: \"%s\"", pa->name);
+                ypath_pop(c, saved);
+            }
+        }
+    }
+}
+
+static const struct yfield pod_network_fields[] = {
+    F_IGNORE("vmNetworkCIDR"),
+    F_IGNORE("vmIPv6NetworkCIDR"),
+};
+static const struct yschema pod_network_schema = YSCHEMA(struct empty_binding, pod_network_fields, NOPOS, NULL);
+
+static void network_check(struct yctx *c, yaml_node_t *map, void *obj);
+
+#define NETWORK_SOURCE_REASON                                                                      \
+    "not supported by vmirsd: replicas have only the pod network (the host's user-mode network or " \
+    "the configured libvirt network)"
+
+static const struct yfield network_fields[] = {
+    F_STR(struct network, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
+    F_PSTRUCT(struct network, "pod", pod, pod_network_schema),
+    F_REJECT("multus", NETWORK_SOURCE_REASON),
+    F_REJECT("resourceClaim", NETWORK_SOURCE_REASON),
+};
+static const struct yschema network_schema = YSCHEMA(struct network, network_fields, offsetof(struct network, pos), network_check);
+
+static void
+network_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct network *n = obj;
+
+    if (!n->pod && !ymap_get(c, map, "multus", NULL) && !ymap_get(c, map, "resourceClaim", NULL))
+        yerror(c, map, "Required value: a network source must be set: pod");
+}
+
+static const struct yfield cpu_fields[] = {
+    F_INT(struct cpu_spec, "cores", cores, 0, 512),
+    F_INT(struct cpu_spec, "sockets", sockets, 0, 512),
+    F_INT(struct cpu_spec, "threads", threads, 0, 512),
+    F_STR(struct cpu_spec, "model", model),
+    F_IGNORE("maxSockets"),
+    F_IGNORE("features"),
+    F_IGNORE("dedicatedCpuPlacement"),
+    F_IGNORE("numa"),
+    F_IGNORE("isolateEmulatorThread"),
+    F_IGNORE("realtime"),
+};
+static const struct yschema cpu_schema = YSCHEMA(struct cpu_spec, cpu_fields, NOPOS, NULL);
+
+static const struct yfield memory_fields[] = {
+    F_QTY(struct memory_spec, "guest", guest),
+    F_IGNORE("hugepages"),
+    F_IGNORE("maxGuest"),
+    F_IGNORE("reservedOverhead"),
+};
+static const struct yschema memory_schema = YSCHEMA(struct memory_spec, memory_fields, NOPOS, NULL);
+
+/* A ResourceList is a free-form map; memory and cpu are what a VM uses. */
+struct resource_list {
+    struct quantity memory, cpu;
+};
+static const struct yfield requests_fields[] = {
+    F_QTY(struct resources, "memory", req_memory),
+    F_QTY(struct resources, "cpu", req_cpu),
+};
+static const struct yfield limits_fields[] = {
+    F_QTY(struct resources, "memory", lim_memory),
+    F_QTY(struct resources, "cpu", lim_cpu),
+};
+static const struct yschema requests_schema = {
+    .name = "requests", .size = sizeof(struct resources), .fields = requests_fields,
+    .nfields = ARRAY_SIZE(requests_fields), .pos_off = NOPOS, .open = true,
+};
+static const struct yschema limits_schema = {
+    .name = "limits", .size = sizeof(struct resources), .fields = limits_fields,
+    .nfields = ARRAY_SIZE(limits_fields), .pos_off = NOPOS, .open = true,
+};
+/* requests and limits fill fields of the same struct resources, so they are
+ * walked "in place" with offset 0. */
+static const struct yfield resources_fields[] = {
+    {.key = "requests", .kind = YF_STRUCT, .off = 0, .arg = &requests_schema},
+    {.key = "limits", .kind = YF_STRUCT, .off = 0, .arg = &limits_schema},
+    F_IGNORE("overcommitGuestOverhead"),
+};
+static const struct yschema resources_schema = YSCHEMA(struct resources, resources_fields, NOPOS, NULL);
+
+static const struct yfield machine_fields[] = {
+    F_STR(struct machine, "type", type),
+};
+/* KubeVirt's default emulatedMachines on amd64 are "q35*,pc-q35*". */
+static void
+machine_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct machine *m = obj;
+
+    if (m->type && strncmp(m->type, "q35", 3) != 0 && strncmp(m->type, "pc-q35", 6) != 0) {
+        size_t saved = ypath_push_key(c, "type");
+
+        yerror(c, ymap_get(c, map, "type", NULL),
+               "Unsupported value: \"%s\": supported values: \"q35\", \"q35*\", \"pc-q35*\"", m->type);
+        ypath_pop(c, saved);
+    }
+}
+static const struct yschema machine_schema = YSCHEMA(struct machine, machine_fields, NOPOS, machine_check);
+
+static const struct yfield feature_state_fields[] = {
+    F_BOOL(struct feature_state, "enabled", enabled),
+    F_IGNORE("endOfInterrupt"),
+};
+static const struct yschema feature_state_schema = YSCHEMA(struct feature_state, feature_state_fields, NOPOS, NULL);
+
+static const struct yfield features_fields[] = {
+    F_PSTRUCT(struct features, "acpi", acpi, feature_state_schema),
+    F_PSTRUCT(struct features, "apic", apic, feature_state_schema),
+    F_PSTRUCT(struct features, "smm", smm, feature_state_schema),
+    F_PSTRUCT(struct features, "pvspinlock", pvspinlock, feature_state_schema),
+    F_IGNORE("hyperv"),
+    F_IGNORE("hypervPassthrough"),
+    F_IGNORE("kvm"),
+};
+static const struct yschema features_schema = YSCHEMA(struct features, features_fields, NOPOS, NULL);
+
+static const struct yfield bios_fields[] = {
+    F_BOOL(struct bios, "useSerial", use_serial),
+};
+static const struct yschema bios_schema = YSCHEMA(struct bios, bios_fields, NOPOS, NULL);
+
+static const struct yfield efi_fields[] = {
+    F_BOOL(struct efi, "secureBoot", secure_boot),
+    F_BOOL(struct efi, "persistent", persistent),
+};
+static const struct yschema efi_schema = YSCHEMA(struct efi, efi_fields, NOPOS, NULL);
+
+static void
+bootloader_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct bootloader *b = obj;
+
+    if (b->bios && b->efi)
+        yerror(c, map, "Invalid value: only one of bios and efi may be set");
+}
+
+static const struct yfield bootloader_fields[] = {
+    F_PSTRUCT(struct bootloader, "bios", bios, bios_schema),
+    F_PSTRUCT(struct bootloader, "efi", efi, efi_schema),
+};
+static const struct yschema bootloader_schema = YSCHEMA(struct bootloader, bootloader_fields, NOPOS, bootloader_check);
+
+static bool
+uuid_valid(const char *s)
+{
+    static const int dashes[] = {8, 13, 18, 23};
+
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0, d = 0; i < 36; i++) {
+        if (d < 4 && i == dashes[d]) {
+            if (s[i] != '-')
+                return false;
+            d++;
+        } else if (!isxdigit((unsigned char) s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+firmware_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct firmware *f = obj;
+
+    if (f->uuid && !uuid_valid(f->uuid)) {
+        size_t saved = ypath_push_key(c, "uuid");
+
+        yerror(c, ymap_get(c, map, "uuid", NULL),
+               "Invalid value: \"%s\": must be a UUID such as \"5d307ca9-b3ef-428c-8861-06e72d69f223\"",
+               f->uuid);
+        ypath_pop(c, saved);
+    }
+}
+
+static const struct yfield firmware_fields[] = {
+    F_STR(struct firmware, "uuid", uuid),
+    F_STR(struct firmware, "serial", serial),
+    F_PSTRUCT(struct firmware, "bootloader", bootloader, bootloader_schema),
+    F_IGNORE("kernelBoot"),
+    F_IGNORE("acpi"),
+};
+static const struct yschema firmware_schema = YSCHEMA(struct firmware, firmware_fields, NOPOS, firmware_check);
+
+static const struct yfield clock_utc_fields[] = {
+    F_INT(struct clock_utc, "offsetSeconds", offset_seconds, -86400 * 365, 86400 * 365),
+};
+static const struct yschema clock_utc_schema = YSCHEMA(struct clock_utc, clock_utc_fields, NOPOS, NULL);
+
+static void
+clock_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct clock_spec *k = obj;
+
+    if (k->utc && k->timezone)
+        yerror(c, map, "Invalid value: only one of utc and timezone may be set");
+}
+
+static const struct yfield clock_fields[] = {
+    F_PSTRUCT(struct clock_spec, "utc", utc, clock_utc_schema),
+    F_STR(struct clock_spec, "timezone", timezone),
+    F_IGNORE("timer"),
+};
+/* KubeVirt preserves unknown fields under clock, so they are only warnings. */
+static const struct yschema clock_schema = {
+    .name = "clock", .size = sizeof(struct clock_spec), .fields = clock_fields,
+    .nfields = ARRAY_SIZE(clock_fields), .pos_off = NOPOS, .open = true, .check = clock_check,
+};
+
+static const struct yfield devices_fields[] = {
+    F_ARRAY(struct devices, "disks", disks, disk_schema),
+    F_ARRAY(struct devices, "interfaces", interfaces, iface_schema),
+    F_BOOL(struct devices, "autoattachPodInterface", autoattach_pod_interface),
+    F_BOOL(struct devices, "autoattachSerialConsole", autoattach_serial_console),
+    F_BOOL(struct devices, "autoattachMemBalloon", autoattach_mem_balloon),
+    F_BOOL(struct devices, "autoattachGraphicsDevice", autoattach_graphics_device),
+    F_IGNORE("useVirtioTransitional"),
+    F_IGNORE("disableHotplug"),
+    F_IGNORE("watchdog"),
+    F_IGNORE("inputs"),
+    F_IGNORE("logSerialConsole"),
+    F_IGNORE("autoattachInputDevice"),
+    F_IGNORE("autoattachVSOCK"),
+    F_IGNORE("rng"),
+    F_IGNORE("blockMultiQueue"),
+    F_IGNORE("networkInterfaceMultiqueue"),
+    F_IGNORE("gpus"),
+    F_IGNORE("downwardMetrics"),
+    F_IGNORE("panicDevices"),
+    F_IGNORE("filesystems"),
+    F_IGNORE("hostDevices"),
+    F_IGNORE("clientPassthrough"),
+    F_IGNORE("sound"),
+    F_IGNORE("tpm"),
+    F_IGNORE("video"),
+};
+static const struct yschema devices_schema = YSCHEMA(struct devices, devices_fields, NOPOS, NULL);
+
+static const struct yfield domain_fields[] = {
+    F_STRUCT(struct domain_spec, "cpu", cpu, cpu_schema),
+    F_STRUCT(struct domain_spec, "memory", memory, memory_schema),
+    F_STRUCT(struct domain_spec, "resources", resources, resources_schema),
+    F_STRUCT(struct domain_spec, "machine", machine, machine_schema),
+    F_PSTRUCT(struct domain_spec, "features", features, features_schema),
+    F_PSTRUCT(struct domain_spec, "firmware", firmware, firmware_schema),
+    F_PSTRUCT(struct domain_spec, "clock", clock, clock_schema),
+    F_STRUCT(struct domain_spec, "devices", devices, devices_schema, .flags = YFL_REQUIRED),
+    F_IGNORE("ioThreadsPolicy"),
+    F_IGNORE("ioThreads"),
+    F_IGNORE("chassis"),
+    F_IGNORE("launchSecurity"),
+    F_IGNORE("rebootPolicy"),
+};
+static const struct yschema domain_schema = YSCHEMA(struct domain_spec, domain_fields, NOPOS, NULL);
+
+/* ---- volumes ---- */
+
+static const struct yfield container_disk_fields[] = {
+    F_STR(struct container_disk_src, "image", image, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+    F_STR(struct container_disk_src, "path", path),
+    F_ENUM(struct container_disk_src, "imagePullPolicy", image_pull_policy, pull_policy_names),
+    F_IGNORE("imagePullSecret"),
+};
+
+static void
+container_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct container_disk_src *d = obj;
+
+    if (d->path && (d->path[0] != '/' || strstr(d->path, "/../") || str_has_suffix(d->path, "/.."))) {
+        size_t saved = ypath_push_key(c, "path");
+
+        yerror(c, ymap_get(c, map, "path", NULL),
+               "Invalid value: \"%s\": must be an absolute path inside the image without \"..\"", d->path);
+        ypath_pop(c, saved);
+    }
+}
+static const struct yschema container_disk_schema = YSCHEMA(struct container_disk_src, container_disk_fields, NOPOS, container_disk_check);
+
+static void
+check_base64_field(struct yctx *c, yaml_node_t *map, const char *key, const char *value)
+{
+    cleanup_free char *out = NULL;
+
+    if (!value || base64_decode(value, &out, NULL) == 0)
+        return;
+    size_t saved = ypath_push_key(c, key);
+
+    yerror(c, ymap_get(c, map, key, NULL), "Invalid value: not valid base64");
+    ypath_pop(c, saved);
+}
+
+static void
+cloud_init_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct cloud_init_src *ci = obj;
+
+    if (!ci->user_data && !ci->user_data_base64 && !ci->network_data && !ci->network_data_base64 &&
+        !ymap_get(c, map, "secretRef", NULL) && !ymap_get(c, map, "networkDataSecretRef", NULL))
+        yerror(c, map, "Required value: one of userData, userDataBase64, networkData or networkDataBase64 "
+                       "must be set");
+    check_base64_field(c, map, "userDataBase64", ci->user_data_base64);
+    check_base64_field(c, map, "networkDataBase64", ci->network_data_base64);
+}
+
+#define SECRET_REF_REASON "not supported by vmirsd: give the data inline (userData or userDataBase64)"
+
+static const struct yfield cloud_init_fields[] = {
+    F_STR(struct cloud_init_src, "userData", user_data),
+    F_STR(struct cloud_init_src, "userDataBase64", user_data_base64),
+    F_STR(struct cloud_init_src, "networkData", network_data),
+    F_STR(struct cloud_init_src, "networkDataBase64", network_data_base64),
+    F_REJECT("secretRef", SECRET_REF_REASON),
+    F_REJECT("networkDataSecretRef", SECRET_REF_REASON),
+};
+static const struct yschema cloud_init_schema = YSCHEMA(struct cloud_init_src, cloud_init_fields, NOPOS, cloud_init_check);
+
+static void
+empty_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct empty_disk_src *e = obj;
+
+    if (e->capacity.set && e->capacity.value < 1024 * 1024) {
+        size_t saved = ypath_push_key(c, "capacity");
+
+        yerror(c, ymap_get(c, map, "capacity", NULL),
+               "Invalid value: \"%s\": must be at least 1Mi (the size is rounded down to whole MiB)",
+               e->capacity.text);
+        ypath_pop(c, saved);
+    }
+}
+
+static const struct yfield empty_disk_fields[] = {
+    F_QTY(struct empty_disk_src, "capacity", capacity, .flags = YFL_REQUIRED),
+};
+static const struct yschema empty_disk_schema = YSCHEMA(struct empty_disk_src, empty_disk_fields, NOPOS, empty_disk_check);
+
+static const struct yfield pvc_ref_fields[] = {
+    F_STR(struct pvc_ref, "claimName", claim_name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+    F_BOOL(struct pvc_ref, "readOnly", read_only),
+};
+
+static void
+pvc_ref_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct pvc_ref *p = obj;
+
+    /* The claim is a file name in claim_dir: no directories, no escape. */
+    if (p->claim_name && *p->claim_name && (strchr(p->claim_name, '/') || p->claim_name[0] == '.')) {
+        size_t saved = ypath_push_key(c, "claimName");
+
+        yerror(c, ymap_get(c, map, "claimName", NULL),
+               "Invalid value: \"%s\": must be a file name in claim_dir, without '/' or a leading '.'",
+               p->claim_name);
+        ypath_pop(c, saved);
+    }
+}
+static const struct yschema pvc_ref_schema = YSCHEMA(struct pvc_ref, pvc_ref_fields, NOPOS, pvc_ref_check);
+
+static const struct yfield ephemeral_fields[] = {
+    F_STRUCT(struct ephemeral_src, "persistentVolumeClaim", persistent_volume_claim, pvc_ref_schema,
+             .flags = YFL_REQUIRED),
+};
+static const struct yschema ephemeral_schema = YSCHEMA(struct ephemeral_src, ephemeral_fields, NOPOS, NULL);
+
+static const struct yfield config_map_src_fields[] = {
+    F_STR(struct config_map_src, "name", name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+    F_BOOL(struct config_map_src, "optional", optional),
+    F_STR(struct config_map_src, "volumeLabel", volume_label),
+};
+/* Checks across objects run after parsing: keep where the name was written. */
+static void
+config_map_src_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct config_map_src *s = obj;
+    yaml_node_t *n = ymap_get(c, map, "name", NULL);
+
+    s->pos = ynode_pos(n ? n : map);
+}
+static const struct yschema config_map_src_schema = YSCHEMA(struct config_map_src, config_map_src_fields, NOPOS, config_map_src_check);
+
+static const struct yfield secret_src_fields[] = {
+    F_STR(struct secret_src, "secretName", secret_name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+    F_BOOL(struct secret_src, "optional", optional),
+    F_STR(struct secret_src, "volumeLabel", volume_label),
+};
+static void
+secret_src_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct secret_src *s = obj;
+    yaml_node_t *n = ymap_get(c, map, "secretName", NULL);
+
+    s->pos = ynode_pos(n ? n : map);
+}
+static const struct yschema secret_src_schema = YSCHEMA(struct secret_src, secret_src_fields, NOPOS, secret_src_check);
+
+static const char *const volume_sources[] = {
+    "containerDisk", "cloudInitNoCloud", "emptyDisk", "ephemeral", "configMap", "secret",
+    "hostDisk", "persistentVolumeClaim", "dataVolume", "memoryDump", "cloudInitConfigDrive",
+    "sysprep", "serviceAccount", "downwardAPI", "downwardMetrics", "registryDisk", "containerPath", NULL,
+};
+
+static void
+volume_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct volume *v = obj;
+    int sources = 0;
+
+    for (int i = 0; volume_sources[i]; i++)
+        sources += ymap_get(c, map, volume_sources[i], NULL) != NULL;
+    if (sources == 0) {
+        yerror(c, map, "Required value: a volume source must be set: one of containerDisk, cloudInitNoCloud, "
+                       "emptyDisk, ephemeral, configMap or secret");
+        return;
+    }
+    if (sources > 1) {
+        yerror(c, map, "Invalid value: only one volume source may be set");
+        return;
+    }
+    v->kind = v->container_disk       ? VOL_CONTAINER_DISK
+              : v->cloud_init_nocloud ? VOL_CLOUD_INIT_NOCLOUD
+              : v->empty_disk         ? VOL_EMPTY_DISK
+              : v->ephemeral          ? VOL_EPHEMERAL
+              : v->config_map         ? VOL_CONFIG_MAP
+              : v->secret             ? VOL_SECRET
+                                      : VOL_NONE;
+}
+
+static const struct yfield volume_fields[] = {
+    F_STR(struct volume, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
+    F_PSTRUCT(struct volume, "containerDisk", container_disk, container_disk_schema),
+    /* v1alpha2 called a containerDisk a registryDisk. */
+    F_PSTRUCT(struct volume, "registryDisk", container_disk, container_disk_schema, .api = YAPI_V1ALPHA2),
+    F_PSTRUCT(struct volume, "cloudInitNoCloud", cloud_init_nocloud, cloud_init_schema),
+    F_PSTRUCT(struct volume, "emptyDisk", empty_disk, empty_disk_schema),
+    F_PSTRUCT(struct volume, "ephemeral", ephemeral, ephemeral_schema),
+    F_PSTRUCT(struct volume, "configMap", config_map, config_map_src_schema),
+    F_PSTRUCT(struct volume, "secret", secret, secret_src_schema),
+    F_REJECT("hostDisk", SHARED_WRITABLE_REASON),
+    F_REJECT("persistentVolumeClaim", SHARED_WRITABLE_REASON),
+    F_REJECT("dataVolume", SHARED_WRITABLE_REASON),
+    F_REJECT("memoryDump", SHARED_WRITABLE_REASON),
+    F_REJECT("cloudInitConfigDrive", UNSUPPORTED_VOLUME_REASON),
+    F_REJECT("sysprep", UNSUPPORTED_VOLUME_REASON),
+    F_REJECT("serviceAccount", UNSUPPORTED_VOLUME_REASON),
+    F_REJECT("downwardAPI", UNSUPPORTED_VOLUME_REASON),
+    F_REJECT("downwardMetrics", UNSUPPORTED_VOLUME_REASON),
+    F_REJECT("containerPath", UNSUPPORTED_VOLUME_REASON),
+};
+static const struct yschema volume_schema = YSCHEMA(struct volume, volume_fields, offsetof(struct volume, pos), volume_check);
+
+/* ---- probes ---- */
+
+static const struct yfield exec_fields[] = {
+    F_STRARRAY(struct exec_action, "command", command, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+};
+static const struct yschema exec_schema = YSCHEMA(struct exec_action, exec_fields, NOPOS, NULL);
+
+static const struct yfield tcp_fields[] = {
+    F_INTORSTR(struct tcp_action, "port", port, .flags = YFL_REQUIRED),
+    F_STR(struct tcp_action, "host", host),
+};
+static const struct yschema tcp_schema = YSCHEMA(struct tcp_action, tcp_fields, NOPOS, NULL);
+
+static const struct yfield http_header_fields[] = {
+    F_STR(struct http_header, "name", name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+    F_STR(struct http_header, "value", value, .flags = YFL_REQUIRED),
+};
+static const struct yschema http_header_schema = YSCHEMA(struct http_header, http_header_fields, NOPOS, NULL);
+
+static const struct yfield http_fields[] = {
+    F_STR(struct http_action, "path", path),
+    F_INTORSTR(struct http_action, "port", port, .flags = YFL_REQUIRED),
+    F_STR(struct http_action, "host", host),
+    F_ENUM(struct http_action, "scheme", scheme, scheme_names),
+    F_ARRAY(struct http_action, "httpHeaders", http_headers, http_header_schema),
+};
+static const struct yschema http_schema = YSCHEMA(struct http_action, http_fields, NOPOS, NULL);
+
+static const struct yfield empty_action_fields[] = {
+    F_ACCEPT("_"),
+};
+static const struct yschema empty_action_schema = YSCHEMA(struct empty_action, empty_action_fields, NOPOS, NULL);
+
+static void probe_check(struct yctx *c, yaml_node_t *map, void *obj);
+
+static const struct yfield probe_fields[] = {
+    F_PSTRUCT(struct probe, "exec", exec, exec_schema),
+    F_PSTRUCT(struct probe, "tcpSocket", tcp_socket, tcp_schema),
+    F_PSTRUCT(struct probe, "httpGet", http_get, http_schema),
+    F_PSTRUCT(struct probe, "guestAgentPing", guest_agent_ping, empty_action_schema),
+    F_INT(struct probe, "initialDelaySeconds", initial_delay_seconds, 0, INT32_MAX),
+    F_INT(struct probe, "timeoutSeconds", timeout_seconds, 1, INT32_MAX),
+    F_INT(struct probe, "periodSeconds", period_seconds, 1, INT32_MAX),
+    F_INT(struct probe, "successThreshold", success_threshold, 1, INT32_MAX),
+    F_INT(struct probe, "failureThreshold", failure_threshold, 1, INT32_MAX),
+};
+static const struct yschema probe_schema = YSCHEMA(struct probe, probe_fields, NOPOS, probe_check);
+
+static void
+check_probe_port(struct yctx *c, yaml_node_t *handler, const struct int_or_str *p)
+{
+    yaml_node_t *v = ymap_get(c, handler, "port", NULL);
+    size_t saved;
+
+    if (!p->set || !v)
+        return;
+    saved = ypath_push_key(c, "port");
+    if (!p->is_str && (p->i < 1 || p->i > 65535))
+        yerror(c, v, "Invalid value: %lld: must be between 1 and 65535, inclusive", (long long) p->i);
+    ypath_pop(c, saved);
+}
+
+static void
+probe_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct probe *p = obj;
+    int handlers = !!p->exec + !!p->tcp_socket + !!p->http_get + !!p->guest_agent_ping;
+
+    if (handlers == 0)
+        yerror(c, map, "Required value: must specify a handler type: one of exec, httpGet, tcpSocket or "
+                       "guestAgentPing");
+    else if (handlers > 1)
+        yerror(c, map, "Forbidden: may not specify more than 1 handler type");
+    if (p->tcp_socket) {
+        size_t saved = ypath_push_key(c, "tcpSocket");
+
+        check_probe_port(c, ymap_get(c, map, "tcpSocket", NULL), &p->tcp_socket->port);
+        ypath_pop(c, saved);
+    }
+    if (p->http_get) {
+        size_t saved = ypath_push_key(c, "httpGet");
+
+        check_probe_port(c, ymap_get(c, map, "httpGet", NULL), &p->http_get->port);
+        ypath_pop(c, saved);
+    }
+}
+
+/* ---- the VMI spec and its cross-field rules ---- */
+
+static void vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj);
+
+static const struct yfield vmi_spec_fields[] = {
+    F_STRUCT(struct vmi_spec, "domain", domain, domain_schema, .flags = YFL_REQUIRED),
+    F_ARRAY(struct vmi_spec, "volumes", volumes, volume_schema),
+    F_ARRAY(struct vmi_spec, "networks", networks, network_schema),
+    F_STR(struct vmi_spec, "hostname", hostname, .flags = YFL_DNS_LABEL),
+    F_STR(struct vmi_spec, "subdomain", subdomain, .flags = YFL_DNS_LABEL),
+    F_INT(struct vmi_spec, "terminationGracePeriodSeconds", termination_grace_period_seconds, 0, INT32_MAX),
+    F_PSTRUCT(struct vmi_spec, "readinessProbe", readiness_probe, probe_schema),
+    F_PSTRUCT(struct vmi_spec, "livenessProbe", liveness_probe, probe_schema),
+    F_IGNORE("priorityClassName"),
+    F_IGNORE("nodeSelector"),
+    F_IGNORE("affinity"),
+    F_IGNORE("schedulerName"),
+    F_IGNORE("tolerations"),
+    F_IGNORE("topologySpreadConstraints"),
+    F_IGNORE("evictionStrategy"),
+    F_IGNORE("startStrategy"),
+    F_IGNORE("dnsPolicy"),
+    F_IGNORE("dnsConfig"),
+    F_IGNORE("accessCredentials"),
+    F_IGNORE("architecture"),
+    F_IGNORE("resourceClaims"),
+    F_IGNORE("serviceAccountName"),
+    F_IGNORE("utilityVolumes"),
+};
+static const struct yschema vmi_spec_schema = YSCHEMA(struct vmi_spec, vmi_spec_fields, NOPOS, vmi_spec_check);
+
+const char *
+vmi_disk_volume_name(const struct disk *d)
+{
+    return d->volume_name ? d->volume_name : d->name;
+}
+
+int64_t
+vmi_guest_memory(const struct vmi_spec *s)
+{
+    const struct domain_spec *d = &s->domain;
+
+    if (d->memory.guest.set)
+        return d->memory.guest.value;
+    if (d->resources.req_memory.set)
+        return d->resources.req_memory.value;
+    if (d->resources.lim_memory.set)
+        return d->resources.lim_memory.value;
+    return 0;
+}
+
+/* Navigate from map through a NULL-terminated list of keys and sequence
+ * indexes ("disks", "#3" selects item 3); NULL if any step is missing. */
+static yaml_node_t *
+ynode_dig(struct yctx *c, yaml_node_t *n, const char *const *steps)
+{
+    for (; n && *steps; steps++) {
+        if ((*steps)[0] == '#') {
+            size_t i = (size_t) atoi(*steps + 1);
+
+            if (n->type != YAML_SEQUENCE_NODE ||
+                i >= (size_t) (n->data.sequence.items.top - n->data.sequence.items.start))
+                return NULL;
+            n = ynode(c, n->data.sequence.items.start[i]);
+        } else {
+            n = ymap_get(c, n, *steps, NULL);
+        }
+    }
+    return n;
+}
+
+/* Report at spec.<a>[i].<key> (the node found by walking from map). */
+static void
+yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where, const char *fmt, ...)
+{
+    size_t saved = c->plen;
+    cleanup_free char *msg = NULL;
+    yaml_node_t *at = ynode_dig(c, map, where);
+    va_list ap;
+
+    for (const char *const *s = where; *s; s++) {
+        if ((*s)[0] == '#')
+            ypath_push_index(c, (size_t) atoi(*s + 1));
+        else
+            ypath_push_key(c, *s);
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    yerror(c, at ? at : map, "%s", msg ? msg : "?");
+    ypath_pop(c, saved);
+}
+
+static void
+vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct vmi_spec *s = obj;
+    const struct devices *dev = &s->domain.devices;
+    char idx[32], idx2[32];
+    size_t cloud_inits = 0;
+
+    if (ymap_get(c, map, "domain", NULL) && vmi_guest_memory(s) == 0 && !s->domain.memory.guest.set)
+        yerror_at_item(c, map, (const char *[]){"domain", NULL},
+                       "Required value: memory must be set in domain.memory.guest, "
+                       "domain.resources.requests.memory or domain.resources.limits.memory");
+
+    for (size_t i = 0; i < s->volumes.n; i++) {
+        const struct volume *v = &s->volumes.v[i];
+
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        if (v->kind == VOL_CLOUD_INIT_NOCLOUD && ++cloud_inits == 2)
+            yerror_at_item(c, map, (const char *[]){"volumes", idx, "cloudInitNoCloud", NULL},
+                           "Forbidden: only one cloudInitNoCloud volume is allowed");
+        for (size_t j = 0; j < i && v->name; j++) {
+            if (streq0(v->name, s->volumes.v[j].name)) {
+                yerror_at_item(c, map, (const char *[]){"volumes", idx, "name", NULL},
+                               "Duplicate value: \"%s\"", v->name);
+                break;
+            }
+        }
+    }
+
+    for (size_t i = 0; i < dev->disks.n; i++) {
+        const struct disk *d = &dev->disks.v[i];
+        const char *vol = vmi_disk_volume_name(d);
+        bool found = false;
+
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        if (!d->name)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (streq0(d->name, dev->disks.v[j].name)) {
+                yerror_at_item(c, map, (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
+                               "Duplicate value: \"%s\"", d->name);
+                break;
+            }
+        }
+        for (size_t j = 0; j < s->volumes.n; j++)
+            found = found || streq0(vol, s->volumes.v[j].name);
+        if (!found)
+            yerror_at_item(c, map,
+                           (const char *[]){"domain", "devices", "disks", idx,
+                                            d->volume_name ? "volumeName" : "name", NULL},
+                           "Invalid value: \"%s\": no volume of that name in spec.volumes: every disk needs "
+                           "a volume",
+                           vol);
+        /* Two disks may not share one volume: each would write its overlay. */
+        for (size_t j = 0; j < i && found; j++) {
+            if (streq0(vol, vmi_disk_volume_name(&dev->disks.v[j]))) {
+                yerror_at_item(c, map, (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
+                               "Duplicate value: volume \"%s\" is already used by disk \"%s\"", vol,
+                               dev->disks.v[j].name);
+                break;
+            }
+        }
+        for (size_t j = 0; j < i && d->boot_order.set; j++) {
+            if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == d->boot_order.v) {
+                yerror_at_item(c, map, (const char *[]){"domain", "devices", "disks", idx, "bootOrder", NULL},
+                               "Duplicate value: boot order %lld is already used by disk \"%s\"",
+                               (long long) d->boot_order.v, dev->disks.v[j].name);
+                break;
+            }
+        }
+    }
+
+    for (size_t i = 0; i < dev->interfaces.n; i++) {
+        const struct iface *f = &dev->interfaces.v[i];
+        bool found = false;
+
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        if (!f->name)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (streq0(f->name, dev->interfaces.v[j].name)) {
+                yerror_at_item(c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
+                               "Duplicate value: \"%s\"", f->name);
+                break;
+            }
+        }
+        for (size_t j = 0; j < s->networks.n; j++)
+            found = found || streq0(f->name, s->networks.v[j].name);
+        if (!found)
+            yerror_at_item(c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
+                           "Invalid value: \"%s\": no network of that name in spec.networks", f->name);
+        for (size_t j = 0; j < dev->disks.n && f->boot_order.set; j++) {
+            if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == f->boot_order.v) {
+                yerror_at_item(c, map,
+                               (const char *[]){"domain", "devices", "interfaces", idx, "bootOrder", NULL},
+                               "Duplicate value: boot order %lld is already used by disk \"%s\"",
+                               (long long) f->boot_order.v, dev->disks.v[j].name);
+                break;
+            }
+        }
+    }
+
+    for (size_t i = 0; i < s->networks.n; i++) {
+        const struct network *n = &s->networks.v[i];
+        bool used = false;
+
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        if (!n->name)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (streq0(n->name, s->networks.v[j].name)) {
+                yerror_at_item(c, map, (const char *[]){"networks", idx, "name", NULL}, "Duplicate value: \"%s\"",
+                               n->name);
+                break;
+            }
+        }
+        for (size_t j = 0; j < dev->interfaces.n; j++)
+            used = used || streq0(n->name, dev->interfaces.v[j].name);
+        if (!used)
+            yerror_at_item(c, map, (const char *[]){"networks", idx, "name", NULL},
+                           "Invalid value: \"%s\": no interface of that name in "
+                           "spec.domain.devices.interfaces",
+                           n->name);
+        if (n->pod && i > 0) {
+            for (size_t j = 0; j < i; j++) {
+                if (s->networks.v[j].pod) {
+                    yerror_at_item(c, map, (const char *[]){"networks", idx, "pod", NULL},
+                                   "Invalid value: more than one pod network");
+                    break;
+                }
+            }
+        }
+    }
+
+    /* A named probe port must be one of the interfaces' named ports. */
+    for (int which = 0; which < 2; which++) {
+        const struct probe *p = which ? s->liveness_probe : s->readiness_probe;
+        const char *key = which ? "livenessProbe" : "readinessProbe";
+        const struct int_or_str *port =
+            !p ? NULL : p->tcp_socket ? &p->tcp_socket->port : p->http_get ? &p->http_get->port : NULL;
+        bool found = false;
+
+        if (which && p && p->success_threshold.set && p->success_threshold.v != 1)
+            yerror_at_item(c, map, (const char *[]){key, "successThreshold", NULL},
+                           "Invalid value: %lld: must be 1", (long long) p->success_threshold.v);
+        if (!port || !port->set || !port->is_str)
+            continue;
+        for (size_t i = 0; i < dev->interfaces.n; i++)
+            for (size_t j = 0; j < dev->interfaces.v[i].ports.n; j++)
+                found = found || streq0(port->s, dev->interfaces.v[i].ports.v[j].name);
+        if (!found) {
+            snprintf(idx2, sizeof(idx2), "%s", p->tcp_socket ? "tcpSocket" : "httpGet");
+            yerror_at_item(c, map, (const char *[]){key, idx2, "port", NULL},
+                           "Invalid value: \"%s\": no interface port of that name", port->s);
+        }
+    }
+}
+
+/* KubeVirt preserves unknown fields in the template's metadata. */
+static const struct yschema template_meta_schema = {
+    .name = "metadata", .size = sizeof(struct objmeta), .fields = objmeta_fields,
+    .nfields = ARRAY_SIZE(objmeta_fields), .pos_off = offsetof(struct objmeta, pos), .open = true,
+    .check = objmeta_check,
+};
+
+static const struct yfield vmi_template_fields[] = {
+    F_STRUCT(struct vmi_template, "metadata", metadata, template_meta_schema),
+    F_STRUCT(struct vmi_template, "spec", spec, vmi_spec_schema, .flags = YFL_REQUIRED),
+};
+const struct yschema vmi_template_schema = YSCHEMA(struct vmi_template, vmi_template_fields, NOPOS, NULL);

@@ -1,0 +1,66 @@
+/* Shared helpers for the cmocka unit tests. Include after cmocka.h. */
+#ifndef VMIRS_TEST_HELPERS_H
+#define VMIRS_TEST_HELPERS_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef TOP_SRCDIR
+#define TOP_SRCDIR "."
+#endif
+
+/* A fresh temporary directory, removed (with its contents) by tmpdir_remove. */
+static inline char *
+tmpdir_make(void)
+{
+    char *d = strdup("/tmp/vmirs-test.XXXXXX");
+
+    assert_non_null(d);
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static inline void
+tmpdir_remove(char *d)
+{
+    char cmd[4096];
+
+    if (!d)
+        return;
+    /* Test-only: the directory is ours and the name has no quotes. */
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
+    free(d);
+}
+
+/* Write a file relative to dir; returns the malloc'd full path. */
+static inline char *
+write_tmpfile(const char *dir, const char *name, const char *content)
+{
+    char *path = NULL;
+    FILE *f;
+
+    assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(content, f);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+/* Path of a fixture under tests/fixtures (malloc'd). */
+static inline char *
+fixture_path(const char *rel)
+{
+    char *path = NULL;
+
+    assert_true(asprintf(&path, "%s/tests/fixtures/%s", TOP_SRCDIR, rel) > 0);
+    return path;
+}
+
+#endif

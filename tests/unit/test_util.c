@@ -1,0 +1,138 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#include "base64.h"
+#include "err.h"
+#include "util.h"
+
+static void
+test_parse_int64(void **state)
+{
+    int64_t v = 0;
+
+    assert_int_equal(parse_int64("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(parse_int64("-5", -10, 10, &v), 0);
+    assert_int_equal(v, -5);
+    assert_int_equal(parse_int64("101", 0, 100, &v), -1);
+    assert_int_equal(parse_int64("12abc", 0, 100, &v), -1);
+    assert_int_equal(parse_int64("", 0, 100, &v), -1);
+    assert_int_equal(parse_int64("99999999999999999999", INT64_MIN, INT64_MAX, &v), -1);
+}
+
+static void
+test_steal_and_cleanup(void **state)
+{
+    char *kept;
+
+    {
+        cleanup_free char *s = xstrdup("owned");
+
+        kept = steal_ptr(&s);
+        assert_null(s);
+    }
+    assert_string_equal(kept, "owned");
+    free(kept);
+}
+
+static void
+test_write_atomic(void **state)
+{
+    char *dir = tmpdir_make();
+    char *path = NULL, *data = NULL;
+    size_t len;
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    int entries = 0;
+
+    assert_true(asprintf(&path, "%s/web.yaml", dir) > 0);
+    assert_int_equal(write_file_atomic(path, "one\n", 4, 0640), 0);
+    assert_int_equal(write_file_atomic(path, "second\n", 7, 0640), 0);
+    assert_int_equal(read_file(path, &data, &len), 0);
+    assert_int_equal(len, 7);
+    assert_string_equal(data, "second\n");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    /* No temporary file is left behind. */
+    d = opendir(dir);
+    while ((e = readdir(d)))
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 1);
+    free(data);
+    free(path);
+    tmpdir_remove(dir);
+}
+
+static void
+test_read_missing(void **state)
+{
+    char *data = NULL;
+
+    assert_int_equal(read_file("/nonexistent/vmirs", &data, NULL), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_null(data);
+}
+
+static void
+test_err_wrap(void **state)
+{
+    struct vmirs_err *err = NULL;
+
+    assert_int_equal(err_set(&err, ENOENT, "open `%s`", "/x"), -1);
+    assert_int_equal(err_wrap(&err, "load manifest %s", "web.yaml"), -1);
+    assert_string_equal(err->msg, "load manifest web.yaml: open `/x`: No such file or directory");
+    assert_int_equal(err->code, ENOENT);
+    err_free(&err);
+    assert_null(err);
+    err_free(&err);
+}
+
+static void
+test_base64(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } good[] = {
+        {"", ""}, {"Zg==", "f"}, {"Zm8=", "fo"}, {"Zm9v", "foo"}, {"aGVsbG8gd29ybGQ=", "hello world"},
+    };
+    static const char *const bad[] = {"Zg", "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "Zm 9v", "Z=g="};
+    char *out;
+    size_t len;
+
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+        assert_int_equal(base64_decode(good[i].in, &out, &len), 0);
+        assert_int_equal(len, strlen(good[i].out));
+        assert_string_equal(out, good[i].out);
+        free(out);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        out = NULL;
+        assert_int_equal(base64_decode(bad[i], &out, &len), -1);
+        assert_null(out);
+    }
+    assert_int_equal(base64_decode("AGE=", &out, &len), 0);
+    assert_int_equal(len, 2);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(out[1], 'a');
+    free(out);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_int64),  cmocka_unit_test(test_steal_and_cleanup),
+        cmocka_unit_test(test_write_atomic), cmocka_unit_test(test_read_missing),
+        cmocka_unit_test(test_err_wrap),     cmocka_unit_test(test_base64),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,135 @@
+/* The validate pipeline over directories: the spool's filters, the
+ * order, objects defined twice, references to ConfigMaps and Secrets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#include "util.h"
+#include "validate.h"
+
+#define CM(name) "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " name "\ndata: {a: b}\n"
+
+#define VMIRS_WITH_VOLUMES(name, volumes)                                                          \
+    "apiVersion: kubevirt.io/v1\n"                                                                 \
+    "kind: VirtualMachineInstanceReplicaSet\n"                                                     \
+    "metadata:\n"                                                                                  \
+    "  name: " name "\n"                                                                           \
+    "spec:\n"                                                                                      \
+    "  selector: {matchLabels: {app: web}}\n"                                                      \
+    "  template:\n"                                                                                \
+    "    metadata: {labels: {app: web}}\n"                                                         \
+    "    spec:\n"                                                                                  \
+    "      domain: {memory: {guest: 64Mi}, devices: {}}\n"                                         \
+    "      volumes:\n" volumes
+
+static int
+run(char *dir, char **out, char **summary)
+{
+    size_t len = 0, slen = 0;
+    FILE *f = open_memstream(out, &len);
+    FILE *s = open_memstream(summary, &slen);
+    char *paths[] = {dir};
+    int rc = validate_main(paths, 1, f, s);
+
+    fclose(f);
+    fclose(s);
+    return rc;
+}
+
+static void
+test_filters_and_summary(void **state)
+{
+    char *dir = tmpdir_make();
+    char *out = NULL, *summary = NULL;
+
+    free(write_tmpfile(dir, "a.yaml", CM("one")));
+    free(write_tmpfile(dir, "b.json", "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"two\"}}"));
+    /* None of these is a manifest the spool would read. */
+    free(write_tmpfile(dir, ".hidden.yaml", "{{{"));
+    free(write_tmpfile(dir, "c.yaml~", "{{{"));
+    free(write_tmpfile(dir, "c.yaml.swp", "{{{"));
+    free(write_tmpfile(dir, "d.yaml.tmp", "{{{"));
+    free(write_tmpfile(dir, "notes.txt", "{{{"));
+    assert_int_equal(run(dir, &out, &summary), 0);
+    assert_string_equal(out, "");
+    assert_string_equal(summary, "2 files, 2 objects: 0 errors, 0 warnings\n");
+    free(out);
+    free(summary);
+    tmpdir_remove(dir);
+}
+
+static void
+test_duplicate_object_first_file_wins(void **state)
+{
+    char *dir = tmpdir_make();
+    char *out = NULL, *summary = NULL, *want = NULL;
+
+    free(write_tmpfile(dir, "b.yaml", CM("shared")));
+    free(write_tmpfile(dir, "a.yaml", CM("shared")));
+    assert_int_equal(run(dir, &out, &summary), 1);
+    /* a.yaml sorts first, so b.yaml's copy is the one refused. */
+    assert_true(asprintf(&want,
+                         "%s/b.yaml:4:9: error: metadata.name: Duplicate value: ConfigMap \"default/shared\" is "
+                         "already defined at %s/a.yaml:4:9; this definition is ignored\n",
+                         dir, dir) > 0);
+    assert_string_equal(out, want);
+    free(want);
+    free(out);
+    free(summary);
+    tmpdir_remove(dir);
+}
+
+static void
+test_references(void **state)
+{
+    char *dir = tmpdir_make();
+    char *out = NULL, *summary = NULL, *want = NULL;
+
+    free(write_tmpfile(dir, "cm.yaml", CM("present")));
+    free(write_tmpfile(dir, "web.yaml",
+                       VMIRS_WITH_VOLUMES("web", "      - {name: a, configMap: {name: present}}\n"
+                                                 "      - {name: b, configMap: {name: absent}}\n"
+                                                 "      - {name: c, configMap: {name: maybe, optional: true}}\n"
+                                                 "      - {name: d, secret: {secretName: creds}}\n")));
+    assert_int_equal(run(dir, &out, &summary), 0);
+    assert_true(asprintf(&want,
+                         "%s/web.yaml:13:37: warning: spec.template.spec.volumes[1].configMap.name: ConfigMap "
+                         "\"default/absent\" is not defined in these files; replicas cannot start until it is\n"
+                         "%s/web.yaml:15:40: warning: spec.template.spec.volumes[3].secret.secretName: Secret "
+                         "\"default/creds\" is not defined in these files; replicas cannot start until it is\n",
+                         dir, dir) > 0);
+    assert_string_equal(out, want);
+    assert_string_equal(summary, "2 files, 2 objects: 0 errors, 2 warnings\n");
+    free(want);
+    free(out);
+    free(summary);
+    tmpdir_remove(dir);
+}
+
+static void
+test_missing_path(void **state)
+{
+    char *out = NULL, *summary = NULL;
+
+    assert_int_equal(run("/nonexistent/vmirs.d", &out, &summary), 1);
+    assert_string_equal(out, "/nonexistent/vmirs.d: error: stat: No such file or directory\n");
+    free(out);
+    free(summary);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_filters_and_summary),
+        cmocka_unit_test(test_duplicate_object_first_file_wins),
+        cmocka_unit_test(test_references),
+        cmocka_unit_test(test_missing_path),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
