@@ -33,7 +33,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
  libarchive-dev libsystemd-dev libjansson-dev libcmocka-dev
  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
  qemu-system-x86 qemu-utils ovmf libxml2-utils sqlite3 valgrind
- dosfstools mtools syslinux syslinux-common kmod cpio xorriso man-db groff-base"
+ dosfstools mtools syslinux syslinux-common kmod cpio xorriso man-db groff-base
+ clang-format"
 
 missing=""
 for p in $PACKAGES; do

@@ -26,10 +26,12 @@ config_key_problem(const char *k)
     if (strncmp(k, "..", 2) == 0)
         return "must not start with '..'";
     for (const char *p = k; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-              *p == '_' || *p == '.'))
-            return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
-                   "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+                   "(e.g. "
+                   "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+                   "'[-._a-zA-Z0-9]+')";
     return NULL;
 }
 
@@ -44,7 +46,8 @@ check_data_map(struct yctx *c, yaml_node_t *root, const char *key, bool base64)
     if (!map || map->type != YAML_MAPPING_NODE)
         return;
     saved = ypath_push_key(c, key);
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
         const char *ks = yscalar(k), *why;
         size_t s2;
@@ -67,8 +70,8 @@ check_data_map(struct yctx *c, yaml_node_t *root, const char *key, bool base64)
 }
 
 static void
-check_disjoint(struct yctx *c, yaml_node_t *root, const char *a, const struct labels *la, const char *b,
-               const struct labels *lb)
+check_disjoint(struct yctx *c, yaml_node_t *root, const char *a, const struct labels *la,
+               const char *b, const struct labels *lb)
 {
     yaml_node_t *mb = ymap_get(c, root, b, NULL);
 
@@ -81,7 +84,8 @@ check_disjoint(struct yctx *c, yaml_node_t *root, const char *a, const struct la
         ymap_get(c, mb, lb->v[i].key, &kn);
         saved = ypath_push_key(c, b);
         ypath_push_key(c, lb->v[i].key);
-        yerror(c, kn ? kn : mb, "Invalid value: \"%s\": duplicate of key present in %s", lb->v[i].key, a);
+        yerror(c, kn ? kn : mb, "Invalid value: \"%s\": duplicate of key present in %s",
+               lb->v[i].key, a);
         ypath_pop(c, saved);
     }
 }
@@ -123,7 +127,8 @@ static const struct yfield config_map_fields[] = {
     F_STRMAP(struct config_map, "binaryData", binary_data),
     F_BOOL(struct config_map, "immutable", immutable),
 };
-const struct yschema config_map_schema = YSCHEMA(struct config_map, config_map_fields, NOPOS, config_map_check);
+const struct yschema config_map_schema =
+    YSCHEMA(struct config_map, config_map_fields, NOPOS, config_map_check);
 
 /* ---- Secret ---- */
 
@@ -176,9 +181,9 @@ const struct yschema secret_schema = YSCHEMA(struct secret, secret_fields, NOPOS
 
 /* ---- Service ---- */
 
-static const char *const service_types[] = {"ClusterIP", "NodePort", "LoadBalancer", "ExternalName", NULL};
+static const char *const service_types[] = {"ClusterIP", "NodePort", "LoadBalancer", "ExternalName",
+                                            NULL};
 static const char *const service_protocols[] = {"TCP", "UDP", "SCTP", NULL};
-
 
 static void
 service_port_check(struct yctx *c, yaml_node_t *map, void *obj)
@@ -193,10 +198,12 @@ service_port_check(struct yctx *c, yaml_node_t *map, void *obj)
                  "only TCP is proxied by vmirsd: this port is ignored");
         ypath_pop(c, saved);
     }
-    if (p->target_port.set && !p->target_port.is_str && (p->target_port.i < 1 || p->target_port.i > 65535)) {
+    if (p->target_port.set && !p->target_port.is_str &&
+        (p->target_port.i < 1 || p->target_port.i > 65535)) {
         size_t saved = ypath_push_key(c, "targetPort");
 
-        yerror(c, tp, "Invalid value: %lld: must be between 1 and 65535, inclusive", (long long) p->target_port.i);
+        yerror(c, tp, "Invalid value: %lld: must be between 1 and 65535, inclusive",
+               (long long) p->target_port.i);
         ypath_pop(c, saved);
     }
 }
@@ -215,7 +222,8 @@ service_protocol_check(struct yctx *c, yaml_node_t *map, void *obj)
             size_t saved = ypath_push_key(c, "protocol");
 
             yerror(c, ymap_get(c, map, "protocol", NULL),
-                   "Unsupported value: \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"", p->protocol);
+                   "Unsupported value: \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+                   p->protocol);
             ypath_pop(c, saved);
             return;
         }
@@ -231,7 +239,8 @@ static const struct yfield service_port_fields[] = {
     F_INT(struct service_port, "nodePort", node_port, 0, 65535),
     F_IGNORE("appProtocol"),
 };
-static const struct yschema service_port_schema = YSCHEMA(struct service_port, service_port_fields, NOPOS, service_protocol_check);
+static const struct yschema service_port_schema =
+    YSCHEMA(struct service_port, service_port_fields, NOPOS, service_protocol_check);
 
 static void
 service_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
@@ -246,7 +255,8 @@ service_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
             size_t saved = ypath_push_key(c, "clusterIP");
 
             yerror(c, ymap_get(c, map, "clusterIP", NULL),
-                   "Invalid value: \"%s\": must be a valid IPv4 address, (e.g. 10.9.8.7), \"None\" or empty",
+                   "Invalid value: \"%s\": must be a valid IPv4 address, (e.g. 10.9.8.7), \"None\" "
+                   "or empty",
                    s->cluster_ip);
             ypath_pop(c, saved);
         }
@@ -255,7 +265,8 @@ service_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
         size_t saved = ypath_push_key(c, "type");
 
         ywarning(c, ymap_get(c, map, "type", NULL),
-                 "vmirsd serves every Service as ClusterIP on the host; type \"%s\" is treated as ClusterIP",
+                 "vmirsd serves every Service as ClusterIP on the host; type \"%s\" is treated as "
+                 "ClusterIP",
                  s->type);
         ypath_pop(c, saved);
     }
@@ -267,7 +278,8 @@ service_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
         ypath_push_index(c, i);
         if (!s->ports.v[i].name) {
             ypath_push_key(c, "name");
-            yerror(c, el, "Required value: every port needs a name when a Service has several ports");
+            yerror(c, el,
+                   "Required value: every port needs a name when a Service has several ports");
         }
         for (size_t j = 0; j < i; j++) {
             if (s->ports.v[i].name && streq0(s->ports.v[i].name, s->ports.v[j].name)) {
@@ -275,7 +287,8 @@ service_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
                 saved = ypath_push_key(c, "ports");
                 ypath_push_index(c, i);
                 ypath_push_key(c, "name");
-                yerror(c, ymap_get(c, el, "name", NULL), "Duplicate value: \"%s\"", s->ports.v[i].name);
+                yerror(c, ymap_get(c, el, "name", NULL), "Duplicate value: \"%s\"",
+                       s->ports.v[i].name);
                 break;
             }
         }
@@ -329,7 +342,8 @@ static const struct yfield service_spec_fields[] = {
     F_IGNORE("internalTrafficPolicy"),
     F_IGNORE("trafficDistribution"),
 };
-static const struct yschema service_spec_schema = YSCHEMA(struct service_spec, service_spec_fields, NOPOS, service_type_check);
+static const struct yschema service_spec_schema =
+    YSCHEMA(struct service_spec, service_spec_fields, NOPOS, service_type_check);
 
 static void
 service_check(struct yctx *c, yaml_node_t *root, void *obj)

@@ -79,9 +79,10 @@ log_write(enum log_level level, const char *component, const char *fmt, ...)
                         "VMIRSD_COMPONENT=%s", component, "SYSLOG_IDENTIFIER=vmirsd", NULL);
         return;
     }
-    fprintf(stderr, "%s %s: %s\n", level == LOG_LEVEL_ERROR     ? "ERROR"
-                                   : level == LOG_LEVEL_WARNING ? "WARNING"
-                                   : level == LOG_LEVEL_INFO    ? "INFO"
-                                                                : "DEBUG",
+    fprintf(stderr, "%s %s: %s\n",
+            level == LOG_LEVEL_ERROR     ? "ERROR"
+            : level == LOG_LEVEL_WARNING ? "WARNING"
+            : level == LOG_LEVEL_INFO    ? "INFO"
+                                         : "DEBUG",
             component, msg);
 }

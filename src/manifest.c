@@ -18,7 +18,8 @@ manifest_filename_ok(const char *name)
     if (name[0] == '.' || str_has_suffix(name, "~") || str_has_suffix(name, ".swp") ||
         str_has_suffix(name, ".tmp"))
         return false;
-    return str_has_suffix(name, ".yaml") || str_has_suffix(name, ".yml") || str_has_suffix(name, ".json");
+    return str_has_suffix(name, ".yaml") || str_has_suffix(name, ".yml") ||
+           str_has_suffix(name, ".json");
 }
 
 const char *
@@ -113,7 +114,8 @@ on_document(struct yctx *c, yaml_node_t *root, void *opaque)
     const char *api, *kind;
 
     if (root->type != YAML_MAPPING_NODE) {
-        yerror(c, root, "Invalid type: a manifest document must be an object with apiVersion and kind");
+        yerror(c, root,
+               "Invalid type: a manifest document must be an object with apiVersion and kind");
         return;
     }
     api = header_field(c, root, "apiVersion");
@@ -132,7 +134,8 @@ on_document(struct yctx *c, yaml_node_t *root, void *opaque)
             size_t saved = ypath_push_key(c, "apiVersion");
 
             yerror(c, ymap_get(c, root, "apiVersion", NULL),
-                   "Unsupported value: \"%s\": supported values: \"kubevirt.io/v1\", \"kubevirt.io/v1alpha3\", "
+                   "Unsupported value: \"%s\": supported values: \"kubevirt.io/v1\", "
+                   "\"kubevirt.io/v1alpha3\", "
                    "\"kubevirt.io/v1alpha2\"",
                    api);
             ypath_pop(c, saved);
@@ -151,8 +154,8 @@ on_document(struct yctx *c, yaml_node_t *root, void *opaque)
         if (strcmp(api, "v1") != 0) {
             size_t saved = ypath_push_key(c, "apiVersion");
 
-            yerror(c, ymap_get(c, root, "apiVersion", NULL), "Unsupported value: \"%s\": supported values: \"v1\"",
-                   api);
+            yerror(c, ymap_get(c, root, "apiVersion", NULL),
+                   "Unsupported value: \"%s\": supported values: \"v1\"", api);
             ypath_pop(c, saved);
             return;
         }
@@ -186,8 +189,8 @@ on_document(struct yctx *c, yaml_node_t *root, void *opaque)
     {
         size_t saved = ypath_push_key(c, "kind");
 
-        ywarning(c, ymap_get(c, root, "kind", NULL), "%s \"%s\" is not handled by vmirsd: document skipped", api,
-                 kind);
+        ywarning(c, ymap_get(c, root, "kind", NULL),
+                 "%s \"%s\" is not handled by vmirsd: document skipped", api, kind);
         ypath_pop(c, saved);
     }
 }

@@ -15,9 +15,9 @@ struct kobj {
     enum kobj_kind kind;
     const char *namespace; /* borrowed from the object's metadata */
     const char *name;
-    struct src_pos pos;    /* of the document's root */
+    struct src_pos pos;      /* of the document's root */
     struct src_pos name_pos; /* of metadata.name */
-    bool valid;            /* its document had no error */
+    bool valid;              /* its document had no error */
     union {
         struct vmirs *vmirs;
         struct config_map *config_map;

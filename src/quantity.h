@@ -7,7 +7,7 @@
 
 /* The message Kubernetes gives for a string that is not a quantity. */
 #define QUANTITY_SYNTAX_MSG                                                                        \
-    "quantities must match the regular expression "                                               \
+    "quantities must match the regular expression "                                                \
     "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
 /* Parse s and return its value in whole units rounded up, as

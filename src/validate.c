@@ -36,7 +36,8 @@ add_file(struct str_array *files, size_t *cap, char *path)
 }
 
 void
-validate_collect(char *const *paths, size_t npaths, struct str_array *files, struct diag_list *diags)
+validate_collect(char *const *paths, size_t npaths, struct str_array *files,
+                 struct diag_list *diags)
 {
     size_t cap = 0;
 
@@ -76,7 +77,8 @@ validate_collect(char *const *paths, size_t npaths, struct str_array *files, str
 }
 
 static const struct kobj *
-find_obj(struct manifest_file *files, size_t n, enum kobj_kind kind, const char *ns, const char *name)
+find_obj(struct manifest_file *files, size_t n, enum kobj_kind kind, const char *ns,
+         const char *name)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < files[i].nobjs; j++) {
@@ -102,10 +104,11 @@ check_duplicates(struct manifest_file *files, size_t n, struct diag_list *diags)
                 if (first < files[fi].objs || first >= files[fi].objs + files[fi].nobjs)
                     continue;
                 diag_add(diags, files[i].path, o->name_pos.line, o->name_pos.col, DIAG_ERROR,
-                         "metadata.name: Duplicate value: %s \"%s/%s\" is already defined at %s:%u:%u; this "
+                         "metadata.name: Duplicate value: %s \"%s/%s\" is already defined at "
+                         "%s:%u:%u; this "
                          "definition is ignored",
-                         manifest_kind_name(o->kind), o->namespace, o->name, files[fi].path, first->name_pos.line,
-                         first->name_pos.col);
+                         manifest_kind_name(o->kind), o->namespace, o->name, files[fi].path,
+                         first->name_pos.line, first->name_pos.col);
             }
             o->valid = false;
         }
@@ -131,13 +134,15 @@ check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
                 if (cm && cm->name && !(cm->optional.set && cm->optional.v) &&
                     !find_obj(files, n, KOBJ_CONFIG_MAP, o->namespace, cm->name))
                     diag_add(diags, files[i].path, cm->pos.line, cm->pos.col, DIAG_WARNING,
-                             "spec.template.spec.volumes[%zu].configMap.name: ConfigMap \"%s/%s\" is not defined "
+                             "spec.template.spec.volumes[%zu].configMap.name: ConfigMap \"%s/%s\" "
+                             "is not defined "
                              "in these files; replicas cannot start until it is",
                              k, o->namespace, cm->name);
                 if (se && se->secret_name && !(se->optional.set && se->optional.v) &&
                     !find_obj(files, n, KOBJ_SECRET, o->namespace, se->secret_name))
                     diag_add(diags, files[i].path, se->pos.line, se->pos.col, DIAG_WARNING,
-                             "spec.template.spec.volumes[%zu].secret.secretName: Secret \"%s/%s\" is not defined "
+                             "spec.template.spec.volumes[%zu].secret.secretName: Secret \"%s/%s\" "
+                             "is not defined "
                              "in these files; replicas cannot start until it is",
                              k, o->namespace, se->secret_name);
             }
@@ -176,8 +181,8 @@ validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
 
         for (size_t j = 0; j < diags.n; j++)
             if (strcmp(diags.v[j].file, files.v[i]) == 0)
-                diag_add(&one, diags.v[j].file, diags.v[j].line, diags.v[j].col, diags.v[j].severity, "%s",
-                         diags.v[j].msg);
+                diag_add(&one, diags.v[j].file, diags.v[j].line, diags.v[j].col,
+                         diags.v[j].severity, "%s", diags.v[j].msg);
         diag_sort(&one);
         diag_print(&one, out);
         diag_list_clear(&one);
@@ -194,9 +199,9 @@ validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
         }
     }
     if (err)
-        fprintf(err, "%zu file%s, %zu object%s: %zu error%s, %zu warning%s\n", files.n, files.n == 1 ? "" : "s",
-                nobjs, nobjs == 1 ? "" : "s", diags.errors, diags.errors == 1 ? "" : "s", diags.warnings,
-                diags.warnings == 1 ? "" : "s");
+        fprintf(err, "%zu file%s, %zu object%s: %zu error%s, %zu warning%s\n", files.n,
+                files.n == 1 ? "" : "s", nobjs, nobjs == 1 ? "" : "s", diags.errors,
+                diags.errors == 1 ? "" : "s", diags.warnings, diags.warnings == 1 ? "" : "s");
     rc = diags.errors ? 1 : 0;
     for (size_t i = 0; i < files.n; i++) {
         manifest_file_free(&mf[i]);

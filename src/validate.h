@@ -13,7 +13,8 @@
  * spool would read (manifest_filename_ok), a file is taken as named. The
  * result is ordered by file name, as the spool orders it. Unreadable paths
  * become diagnostics. */
-void validate_collect(char *const *paths, size_t npaths, struct str_array *files, struct diag_list *diags);
+void validate_collect(char *const *paths, size_t npaths, struct str_array *files,
+                      struct diag_list *diags);
 
 /* Rules across files: one object defined twice (the first by file name
  * wins, the other is an error and is marked invalid), and configMap or

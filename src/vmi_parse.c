@@ -22,7 +22,8 @@
     "this volume type is not supported by vmirsd; use containerDisk, ephemeral, emptyDisk, "       \
     "cloudInitNoCloud, configMap or secret"
 #define UNSUPPORTED_BINDING_REASON                                                                 \
-    "not supported by vmirsd: replicas use the host's user-mode network or a libvirt network; use " \
+    "not supported by vmirsd: replicas use the host's user-mode network or a libvirt network; "    \
+    "use "                                                                                         \
     "masquerade or bridge"
 
 const char *const vmi_bus_names[] = {"virtio", "sata", "scsi", "usb", NULL};
@@ -55,7 +56,8 @@ static const struct yfield objmeta_fields[] = {
     F_IGNORE("ownerReferences"),
     F_IGNORE("finalizers"),
 };
-const struct yschema objmeta_schema = YSCHEMA(struct objmeta, objmeta_fields, offsetof(struct objmeta, pos), objmeta_check);
+const struct yschema objmeta_schema =
+    YSCHEMA(struct objmeta, objmeta_fields, offsetof(struct objmeta, pos), objmeta_check);
 
 static void
 check_name_field(struct yctx *c, yaml_node_t *map, const char *key,
@@ -91,14 +93,16 @@ static const struct yfield disk_target_fields[] = {
     F_IGNORE("pciAddress"),
     F_IGNORE("reservation"),
 };
-static const struct yschema disk_target_schema = YSCHEMA(struct disk_target, disk_target_fields, NOPOS, NULL);
+static const struct yschema disk_target_schema =
+    YSCHEMA(struct disk_target, disk_target_fields, NOPOS, NULL);
 
 static const struct yfield cdrom_target_fields[] = {
     F_ENUM(struct cdrom_target, "bus", bus, vmi_bus_names),
     F_BOOL(struct cdrom_target, "readonly", readonly),
     F_ENUM(struct cdrom_target, "tray", tray, tray_names),
 };
-static const struct yschema cdrom_target_schema = YSCHEMA(struct cdrom_target, cdrom_target_fields, NOPOS, NULL);
+static const struct yschema cdrom_target_schema =
+    YSCHEMA(struct cdrom_target, cdrom_target_fields, NOPOS, NULL);
 
 static const struct yfield disk_fields[] = {
     F_STR(struct disk, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
@@ -116,9 +120,11 @@ static const struct yfield disk_fields[] = {
     F_IGNORE("shareable"),
     F_IGNORE("errorPolicy"),
     F_IGNORE("changedBlockTracking"),
-    F_REJECT("floppy", "floppy disks were removed from KubeVirt; use a disk or a cdrom", .api = YAPI_LEGACY),
+    F_REJECT("floppy", "floppy disks were removed from KubeVirt; use a disk or a cdrom",
+             .api = YAPI_LEGACY),
 };
-static const struct yschema disk_schema = YSCHEMA(struct disk, disk_fields, offsetof(struct disk, pos), disk_check);
+static const struct yschema disk_schema =
+    YSCHEMA(struct disk, disk_fields, offsetof(struct disk, pos), disk_check);
 
 static void
 disk_check(struct yctx *c, yaml_node_t *map, void *obj)
@@ -131,13 +137,15 @@ disk_check(struct yctx *c, yaml_node_t *map, void *obj)
         yerror(c, map, "Invalid value: only one of disk, cdrom and lun may be set");
         return;
     }
-    if (d->cdrom && d->cdrom->bus == BUS_VIRTIO && ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", &k)) {
+    if (d->cdrom && d->cdrom->bus == BUS_VIRTIO &&
+        ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", &k)) {
         size_t saved = ypath_push_key(c, "cdrom");
 
         ypath_push_key(c, "bus");
-        yerror(c, ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", NULL),
-               "Unsupported value: \"virtio\": a cdrom cannot use the virtio bus: supported values: "
-               "\"sata\", \"scsi\"");
+        yerror(
+            c, ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", NULL),
+            "Unsupported value: \"virtio\": a cdrom cannot use the virtio bus: supported values: "
+            "\"sata\", \"scsi\"");
         ypath_pop(c, saved);
     }
     if (d->disk && d->disk->readonly.set && d->disk->readonly.v &&
@@ -146,7 +154,8 @@ disk_check(struct yctx *c, yaml_node_t *map, void *obj)
 
         ypath_push_key(c, "readonly");
         yerror(c, ymap_get(c, ymap_get(c, map, "disk", NULL), "readonly", NULL),
-               "Invalid value: true: a read-only disk cannot use the sata bus (the default): set bus to "
+               "Invalid value: true: a read-only disk cannot use the sata bus (the default): set "
+               "bus to "
                "virtio or scsi, or use a cdrom");
         ypath_pop(c, saved);
     }
@@ -175,7 +184,8 @@ static const struct yschema port_schema = YSCHEMA(struct port, port_fields, NOPO
 static const struct yfield empty_fields[] = {
     F_ACCEPT("_"), /* never present: the struct exists to be present */
 };
-static const struct yschema empty_binding_schema = YSCHEMA(struct empty_binding, empty_fields, NOPOS, NULL);
+static const struct yschema empty_binding_schema =
+    YSCHEMA(struct empty_binding, empty_fields, NOPOS, NULL);
 
 static void iface_check(struct yctx *c, yaml_node_t *map, void *obj);
 
@@ -188,7 +198,8 @@ static const struct yfield iface_fields[] = {
     F_PSTRUCT(struct iface, "bridge", bridge, empty_binding_schema),
     /* slirp was removed in KubeVirt v1.3; older API versions still carry it. */
     F_PSTRUCT(struct iface, "slirp", slirp, empty_binding_schema, .api = YAPI_LEGACY),
-    F_REJECT("slirp", "the slirp binding was removed from KubeVirt in v1.3; use masquerade", .api = YAPI_V1),
+    F_REJECT("slirp", "the slirp binding was removed from KubeVirt in v1.3; use masquerade",
+             .api = YAPI_V1),
     F_ARRAY(struct iface, "ports", ports, port_schema),
     F_REJECT("sriov", UNSUPPORTED_BINDING_REASON),
     F_REJECT("macvtap", UNSUPPORTED_BINDING_REASON),
@@ -202,9 +213,11 @@ static const struct yfield iface_fields[] = {
     F_IGNORE("portRanges"),
     F_IGNORE("state"),
 };
-static const struct yschema iface_schema = YSCHEMA(struct iface, iface_fields, offsetof(struct iface, pos), iface_check);
+static const struct yschema iface_schema =
+    YSCHEMA(struct iface, iface_fields, offsetof(struct iface, pos), iface_check);
 
-static const char *const nic_models[] = {"virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139", NULL};
+static const char *const nic_models[] = {"virtio",   "e1000", "e1000e",  "igb",
+                                         "ne2k_pci", "pcnet", "rtl8139", NULL};
 
 static bool
 mac_valid(const char *s)
@@ -240,7 +253,8 @@ iface_check(struct yctx *c, yaml_node_t *map, void *obj)
         if (!ok) {
             saved = ypath_push_key(c, "model");
             yerror(c, ymap_get(c, map, "model", NULL),
-                   "Unsupported value: \"%s\": supported values: \"virtio\", \"e1000\", \"e1000e\", \"igb\", "
+                   "Unsupported value: \"%s\": supported values: \"virtio\", \"e1000\", "
+                   "\"e1000e\", \"igb\", "
                    "\"ne2k_pci\", \"pcnet\", \"rtl8139\"",
                    i->model);
             ypath_pop(c, saved);
@@ -249,7 +263,8 @@ iface_check(struct yctx *c, yaml_node_t *map, void *obj)
     if (i->mac_address && !mac_valid(i->mac_address)) {
         saved = ypath_push_key(c, "macAddress");
         yerror(c, ymap_get(c, map, "macAddress", NULL),
-               "Invalid value: \"%s\": must be a MAC address such as \"02:00:00:00:00:01\"", i->mac_address);
+               "Invalid value: \"%s\": must be a MAC address such as \"02:00:00:00:00:01\"",
+               i->mac_address);
         ypath_pop(c, saved);
     }
     for (size_t a = 0; a < i->ports.n; a++) {
@@ -274,12 +289,14 @@ static const struct yfield pod_network_fields[] = {
     F_IGNORE("vmNetworkCIDR"),
     F_IGNORE("vmIPv6NetworkCIDR"),
 };
-static const struct yschema pod_network_schema = YSCHEMA(struct empty_binding, pod_network_fields, NOPOS, NULL);
+static const struct yschema pod_network_schema =
+    YSCHEMA(struct empty_binding, pod_network_fields, NOPOS, NULL);
 
 static void network_check(struct yctx *c, yaml_node_t *map, void *obj);
 
 #define NETWORK_SOURCE_REASON                                                                      \
-    "not supported by vmirsd: replicas have only the pod network (the host's user-mode network or " \
+    "not supported by vmirsd: replicas have only the pod network (the host's user-mode network "   \
+    "or "                                                                                          \
     "the configured libvirt network)"
 
 static const struct yfield network_fields[] = {
@@ -288,7 +305,8 @@ static const struct yfield network_fields[] = {
     F_REJECT("multus", NETWORK_SOURCE_REASON),
     F_REJECT("resourceClaim", NETWORK_SOURCE_REASON),
 };
-static const struct yschema network_schema = YSCHEMA(struct network, network_fields, offsetof(struct network, pos), network_check);
+static const struct yschema network_schema =
+    YSCHEMA(struct network, network_fields, offsetof(struct network, pos), network_check);
 
 static void
 network_check(struct yctx *c, yaml_node_t *map, void *obj)
@@ -334,12 +352,20 @@ static const struct yfield limits_fields[] = {
     F_QTY(struct resources, "cpu", lim_cpu),
 };
 static const struct yschema requests_schema = {
-    .name = "requests", .size = sizeof(struct resources), .fields = requests_fields,
-    .nfields = ARRAY_SIZE(requests_fields), .pos_off = NOPOS, .open = true,
+    .name = "requests",
+    .size = sizeof(struct resources),
+    .fields = requests_fields,
+    .nfields = ARRAY_SIZE(requests_fields),
+    .pos_off = NOPOS,
+    .open = true,
 };
 static const struct yschema limits_schema = {
-    .name = "limits", .size = sizeof(struct resources), .fields = limits_fields,
-    .nfields = ARRAY_SIZE(limits_fields), .pos_off = NOPOS, .open = true,
+    .name = "limits",
+    .size = sizeof(struct resources),
+    .fields = limits_fields,
+    .nfields = ARRAY_SIZE(limits_fields),
+    .pos_off = NOPOS,
+    .open = true,
 };
 /* requests and limits fill fields of the same struct resources, so they are
  * walked "in place" with offset 0. */
@@ -348,7 +374,8 @@ static const struct yfield resources_fields[] = {
     {.key = "limits", .kind = YF_STRUCT, .off = 0, .arg = &limits_schema},
     F_IGNORE("overcommitGuestOverhead"),
 };
-static const struct yschema resources_schema = YSCHEMA(struct resources, resources_fields, NOPOS, NULL);
+static const struct yschema resources_schema =
+    YSCHEMA(struct resources, resources_fields, NOPOS, NULL);
 
 static const struct yfield machine_fields[] = {
     F_STR(struct machine, "type", type),
@@ -363,17 +390,20 @@ machine_check(struct yctx *c, yaml_node_t *map, void *obj)
         size_t saved = ypath_push_key(c, "type");
 
         yerror(c, ymap_get(c, map, "type", NULL),
-               "Unsupported value: \"%s\": supported values: \"q35\", \"q35*\", \"pc-q35*\"", m->type);
+               "Unsupported value: \"%s\": supported values: \"q35\", \"q35*\", \"pc-q35*\"",
+               m->type);
         ypath_pop(c, saved);
     }
 }
-static const struct yschema machine_schema = YSCHEMA(struct machine, machine_fields, NOPOS, machine_check);
+static const struct yschema machine_schema =
+    YSCHEMA(struct machine, machine_fields, NOPOS, machine_check);
 
 static const struct yfield feature_state_fields[] = {
     F_BOOL(struct feature_state, "enabled", enabled),
     F_IGNORE("endOfInterrupt"),
 };
-static const struct yschema feature_state_schema = YSCHEMA(struct feature_state, feature_state_fields, NOPOS, NULL);
+static const struct yschema feature_state_schema =
+    YSCHEMA(struct feature_state, feature_state_fields, NOPOS, NULL);
 
 static const struct yfield features_fields[] = {
     F_PSTRUCT(struct features, "acpi", acpi, feature_state_schema),
@@ -384,7 +414,8 @@ static const struct yfield features_fields[] = {
     F_IGNORE("hypervPassthrough"),
     F_IGNORE("kvm"),
 };
-static const struct yschema features_schema = YSCHEMA(struct features, features_fields, NOPOS, NULL);
+static const struct yschema features_schema =
+    YSCHEMA(struct features, features_fields, NOPOS, NULL);
 
 static const struct yfield bios_fields[] = {
     F_BOOL(struct bios, "useSerial", use_serial),
@@ -410,7 +441,8 @@ static const struct yfield bootloader_fields[] = {
     F_PSTRUCT(struct bootloader, "bios", bios, bios_schema),
     F_PSTRUCT(struct bootloader, "efi", efi, efi_schema),
 };
-static const struct yschema bootloader_schema = YSCHEMA(struct bootloader, bootloader_fields, NOPOS, bootloader_check);
+static const struct yschema bootloader_schema =
+    YSCHEMA(struct bootloader, bootloader_fields, NOPOS, bootloader_check);
 
 static bool
 uuid_valid(const char *s)
@@ -440,7 +472,8 @@ firmware_check(struct yctx *c, yaml_node_t *map, void *obj)
         size_t saved = ypath_push_key(c, "uuid");
 
         yerror(c, ymap_get(c, map, "uuid", NULL),
-               "Invalid value: \"%s\": must be a UUID such as \"5d307ca9-b3ef-428c-8861-06e72d69f223\"",
+               "Invalid value: \"%s\": must be a UUID such as "
+               "\"5d307ca9-b3ef-428c-8861-06e72d69f223\"",
                f->uuid);
         ypath_pop(c, saved);
     }
@@ -453,12 +486,14 @@ static const struct yfield firmware_fields[] = {
     F_IGNORE("kernelBoot"),
     F_IGNORE("acpi"),
 };
-static const struct yschema firmware_schema = YSCHEMA(struct firmware, firmware_fields, NOPOS, firmware_check);
+static const struct yschema firmware_schema =
+    YSCHEMA(struct firmware, firmware_fields, NOPOS, firmware_check);
 
 static const struct yfield clock_utc_fields[] = {
     F_INT(struct clock_utc, "offsetSeconds", offset_seconds, -86400 * 365, 86400 * 365),
 };
-static const struct yschema clock_utc_schema = YSCHEMA(struct clock_utc, clock_utc_fields, NOPOS, NULL);
+static const struct yschema clock_utc_schema =
+    YSCHEMA(struct clock_utc, clock_utc_fields, NOPOS, NULL);
 
 static void
 clock_check(struct yctx *c, yaml_node_t *map, void *obj)
@@ -476,8 +511,13 @@ static const struct yfield clock_fields[] = {
 };
 /* KubeVirt preserves unknown fields under clock, so they are only warnings. */
 static const struct yschema clock_schema = {
-    .name = "clock", .size = sizeof(struct clock_spec), .fields = clock_fields,
-    .nfields = ARRAY_SIZE(clock_fields), .pos_off = NOPOS, .open = true, .check = clock_check,
+    .name = "clock",
+    .size = sizeof(struct clock_spec),
+    .fields = clock_fields,
+    .nfields = ARRAY_SIZE(clock_fields),
+    .pos_off = NOPOS,
+    .open = true,
+    .check = clock_check,
 };
 
 static const struct yfield devices_fields[] = {
@@ -540,15 +580,18 @@ container_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct container_disk_src *d = obj;
 
-    if (d->path && (d->path[0] != '/' || strstr(d->path, "/../") || str_has_suffix(d->path, "/.."))) {
+    if (d->path &&
+        (d->path[0] != '/' || strstr(d->path, "/../") || str_has_suffix(d->path, "/.."))) {
         size_t saved = ypath_push_key(c, "path");
 
         yerror(c, ymap_get(c, map, "path", NULL),
-               "Invalid value: \"%s\": must be an absolute path inside the image without \"..\"", d->path);
+               "Invalid value: \"%s\": must be an absolute path inside the image without \"..\"",
+               d->path);
         ypath_pop(c, saved);
     }
 }
-static const struct yschema container_disk_schema = YSCHEMA(struct container_disk_src, container_disk_fields, NOPOS, container_disk_check);
+static const struct yschema container_disk_schema =
+    YSCHEMA(struct container_disk_src, container_disk_fields, NOPOS, container_disk_check);
 
 static void
 check_base64_field(struct yctx *c, yaml_node_t *map, const char *key, const char *value)
@@ -570,13 +613,15 @@ cloud_init_check(struct yctx *c, yaml_node_t *map, void *obj)
 
     if (!ci->user_data && !ci->user_data_base64 && !ci->network_data && !ci->network_data_base64 &&
         !ymap_get(c, map, "secretRef", NULL) && !ymap_get(c, map, "networkDataSecretRef", NULL))
-        yerror(c, map, "Required value: one of userData, userDataBase64, networkData or networkDataBase64 "
-                       "must be set");
+        yerror(c, map,
+               "Required value: one of userData, userDataBase64, networkData or networkDataBase64 "
+               "must be set");
     check_base64_field(c, map, "userDataBase64", ci->user_data_base64);
     check_base64_field(c, map, "networkDataBase64", ci->network_data_base64);
 }
 
-#define SECRET_REF_REASON "not supported by vmirsd: give the data inline (userData or userDataBase64)"
+#define SECRET_REF_REASON                                                                          \
+    "not supported by vmirsd: give the data inline (userData or userDataBase64)"
 
 static const struct yfield cloud_init_fields[] = {
     F_STR(struct cloud_init_src, "userData", user_data),
@@ -586,7 +631,8 @@ static const struct yfield cloud_init_fields[] = {
     F_REJECT("secretRef", SECRET_REF_REASON),
     F_REJECT("networkDataSecretRef", SECRET_REF_REASON),
 };
-static const struct yschema cloud_init_schema = YSCHEMA(struct cloud_init_src, cloud_init_fields, NOPOS, cloud_init_check);
+static const struct yschema cloud_init_schema =
+    YSCHEMA(struct cloud_init_src, cloud_init_fields, NOPOS, cloud_init_check);
 
 static void
 empty_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
@@ -596,9 +642,10 @@ empty_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
     if (e->capacity.set && e->capacity.value < 1024 * 1024) {
         size_t saved = ypath_push_key(c, "capacity");
 
-        yerror(c, ymap_get(c, map, "capacity", NULL),
-               "Invalid value: \"%s\": must be at least 1Mi (the size is rounded down to whole MiB)",
-               e->capacity.text);
+        yerror(
+            c, ymap_get(c, map, "capacity", NULL),
+            "Invalid value: \"%s\": must be at least 1Mi (the size is rounded down to whole MiB)",
+            e->capacity.text);
         ypath_pop(c, saved);
     }
 }
@@ -606,7 +653,8 @@ empty_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
 static const struct yfield empty_disk_fields[] = {
     F_QTY(struct empty_disk_src, "capacity", capacity, .flags = YFL_REQUIRED),
 };
-static const struct yschema empty_disk_schema = YSCHEMA(struct empty_disk_src, empty_disk_fields, NOPOS, empty_disk_check);
+static const struct yschema empty_disk_schema =
+    YSCHEMA(struct empty_disk_src, empty_disk_fields, NOPOS, empty_disk_check);
 
 static const struct yfield pvc_ref_fields[] = {
     F_STR(struct pvc_ref, "claimName", claim_name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
@@ -619,22 +667,26 @@ pvc_ref_check(struct yctx *c, yaml_node_t *map, void *obj)
     struct pvc_ref *p = obj;
 
     /* The claim is a file name in claim_dir: no directories, no escape. */
-    if (p->claim_name && *p->claim_name && (strchr(p->claim_name, '/') || p->claim_name[0] == '.')) {
+    if (p->claim_name && *p->claim_name &&
+        (strchr(p->claim_name, '/') || p->claim_name[0] == '.')) {
         size_t saved = ypath_push_key(c, "claimName");
 
-        yerror(c, ymap_get(c, map, "claimName", NULL),
-               "Invalid value: \"%s\": must be a file name in claim_dir, without '/' or a leading '.'",
-               p->claim_name);
+        yerror(
+            c, ymap_get(c, map, "claimName", NULL),
+            "Invalid value: \"%s\": must be a file name in claim_dir, without '/' or a leading '.'",
+            p->claim_name);
         ypath_pop(c, saved);
     }
 }
-static const struct yschema pvc_ref_schema = YSCHEMA(struct pvc_ref, pvc_ref_fields, NOPOS, pvc_ref_check);
+static const struct yschema pvc_ref_schema =
+    YSCHEMA(struct pvc_ref, pvc_ref_fields, NOPOS, pvc_ref_check);
 
 static const struct yfield ephemeral_fields[] = {
     F_STRUCT(struct ephemeral_src, "persistentVolumeClaim", persistent_volume_claim, pvc_ref_schema,
              .flags = YFL_REQUIRED),
 };
-static const struct yschema ephemeral_schema = YSCHEMA(struct ephemeral_src, ephemeral_fields, NOPOS, NULL);
+static const struct yschema ephemeral_schema =
+    YSCHEMA(struct ephemeral_src, ephemeral_fields, NOPOS, NULL);
 
 static const struct yfield config_map_src_fields[] = {
     F_STR(struct config_map_src, "name", name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
@@ -650,7 +702,8 @@ config_map_src_check(struct yctx *c, yaml_node_t *map, void *obj)
 
     s->pos = ynode_pos(n ? n : map);
 }
-static const struct yschema config_map_src_schema = YSCHEMA(struct config_map_src, config_map_src_fields, NOPOS, config_map_src_check);
+static const struct yschema config_map_src_schema =
+    YSCHEMA(struct config_map_src, config_map_src_fields, NOPOS, config_map_src_check);
 
 static const struct yfield secret_src_fields[] = {
     F_STR(struct secret_src, "secretName", secret_name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
@@ -665,12 +718,28 @@ secret_src_check(struct yctx *c, yaml_node_t *map, void *obj)
 
     s->pos = ynode_pos(n ? n : map);
 }
-static const struct yschema secret_src_schema = YSCHEMA(struct secret_src, secret_src_fields, NOPOS, secret_src_check);
+static const struct yschema secret_src_schema =
+    YSCHEMA(struct secret_src, secret_src_fields, NOPOS, secret_src_check);
 
 static const char *const volume_sources[] = {
-    "containerDisk", "cloudInitNoCloud", "emptyDisk", "ephemeral", "configMap", "secret",
-    "hostDisk", "persistentVolumeClaim", "dataVolume", "memoryDump", "cloudInitConfigDrive",
-    "sysprep", "serviceAccount", "downwardAPI", "downwardMetrics", "registryDisk", "containerPath", NULL,
+    "containerDisk",
+    "cloudInitNoCloud",
+    "emptyDisk",
+    "ephemeral",
+    "configMap",
+    "secret",
+    "hostDisk",
+    "persistentVolumeClaim",
+    "dataVolume",
+    "memoryDump",
+    "cloudInitConfigDrive",
+    "sysprep",
+    "serviceAccount",
+    "downwardAPI",
+    "downwardMetrics",
+    "registryDisk",
+    "containerPath",
+    NULL,
 };
 
 static void
@@ -682,8 +751,10 @@ volume_check(struct yctx *c, yaml_node_t *map, void *obj)
     for (int i = 0; volume_sources[i]; i++)
         sources += ymap_get(c, map, volume_sources[i], NULL) != NULL;
     if (sources == 0) {
-        yerror(c, map, "Required value: a volume source must be set: one of containerDisk, cloudInitNoCloud, "
-                       "emptyDisk, ephemeral, configMap or secret");
+        yerror(
+            c, map,
+            "Required value: a volume source must be set: one of containerDisk, cloudInitNoCloud, "
+            "emptyDisk, ephemeral, configMap or secret");
         return;
     }
     if (sources > 1) {
@@ -703,7 +774,8 @@ static const struct yfield volume_fields[] = {
     F_STR(struct volume, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
     F_PSTRUCT(struct volume, "containerDisk", container_disk, container_disk_schema),
     /* v1alpha2 called a containerDisk a registryDisk. */
-    F_PSTRUCT(struct volume, "registryDisk", container_disk, container_disk_schema, .api = YAPI_V1ALPHA2),
+    F_PSTRUCT(struct volume, "registryDisk", container_disk, container_disk_schema,
+              .api = YAPI_V1ALPHA2),
     F_PSTRUCT(struct volume, "cloudInitNoCloud", cloud_init_nocloud, cloud_init_schema),
     F_PSTRUCT(struct volume, "emptyDisk", empty_disk, empty_disk_schema),
     F_PSTRUCT(struct volume, "ephemeral", ephemeral, ephemeral_schema),
@@ -720,7 +792,8 @@ static const struct yfield volume_fields[] = {
     F_REJECT("downwardMetrics", UNSUPPORTED_VOLUME_REASON),
     F_REJECT("containerPath", UNSUPPORTED_VOLUME_REASON),
 };
-static const struct yschema volume_schema = YSCHEMA(struct volume, volume_fields, offsetof(struct volume, pos), volume_check);
+static const struct yschema volume_schema =
+    YSCHEMA(struct volume, volume_fields, offsetof(struct volume, pos), volume_check);
 
 /* ---- probes ---- */
 
@@ -739,7 +812,8 @@ static const struct yfield http_header_fields[] = {
     F_STR(struct http_header, "name", name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
     F_STR(struct http_header, "value", value, .flags = YFL_REQUIRED),
 };
-static const struct yschema http_header_schema = YSCHEMA(struct http_header, http_header_fields, NOPOS, NULL);
+static const struct yschema http_header_schema =
+    YSCHEMA(struct http_header, http_header_fields, NOPOS, NULL);
 
 static const struct yfield http_fields[] = {
     F_STR(struct http_action, "path", path),
@@ -753,7 +827,8 @@ static const struct yschema http_schema = YSCHEMA(struct http_action, http_field
 static const struct yfield empty_action_fields[] = {
     F_ACCEPT("_"),
 };
-static const struct yschema empty_action_schema = YSCHEMA(struct empty_action, empty_action_fields, NOPOS, NULL);
+static const struct yschema empty_action_schema =
+    YSCHEMA(struct empty_action, empty_action_fields, NOPOS, NULL);
 
 static void probe_check(struct yctx *c, yaml_node_t *map, void *obj);
 
@@ -780,7 +855,8 @@ check_probe_port(struct yctx *c, yaml_node_t *handler, const struct int_or_str *
         return;
     saved = ypath_push_key(c, "port");
     if (!p->is_str && (p->i < 1 || p->i > 65535))
-        yerror(c, v, "Invalid value: %lld: must be between 1 and 65535, inclusive", (long long) p->i);
+        yerror(c, v, "Invalid value: %lld: must be between 1 and 65535, inclusive",
+               (long long) p->i);
     ypath_pop(c, saved);
 }
 
@@ -791,8 +867,9 @@ probe_check(struct yctx *c, yaml_node_t *map, void *obj)
     int handlers = !!p->exec + !!p->tcp_socket + !!p->http_get + !!p->guest_agent_ping;
 
     if (handlers == 0)
-        yerror(c, map, "Required value: must specify a handler type: one of exec, httpGet, tcpSocket or "
-                       "guestAgentPing");
+        yerror(c, map,
+               "Required value: must specify a handler type: one of exec, httpGet, tcpSocket or "
+               "guestAgentPing");
     else if (handlers > 1)
         yerror(c, map, "Forbidden: may not specify more than 1 handler type");
     if (p->tcp_socket) {
@@ -819,7 +896,8 @@ static const struct yfield vmi_spec_fields[] = {
     F_ARRAY(struct vmi_spec, "networks", networks, network_schema),
     F_STR(struct vmi_spec, "hostname", hostname, .flags = YFL_DNS_LABEL),
     F_STR(struct vmi_spec, "subdomain", subdomain, .flags = YFL_DNS_LABEL),
-    F_INT(struct vmi_spec, "terminationGracePeriodSeconds", termination_grace_period_seconds, 0, INT32_MAX),
+    F_INT(struct vmi_spec, "terminationGracePeriodSeconds", termination_grace_period_seconds, 0,
+          INT32_MAX),
     F_PSTRUCT(struct vmi_spec, "readinessProbe", readiness_probe, probe_schema),
     F_PSTRUCT(struct vmi_spec, "livenessProbe", liveness_probe, probe_schema),
     F_IGNORE("priorityClassName"),
@@ -838,7 +916,8 @@ static const struct yfield vmi_spec_fields[] = {
     F_IGNORE("serviceAccountName"),
     F_IGNORE("utilityVolumes"),
 };
-static const struct yschema vmi_spec_schema = YSCHEMA(struct vmi_spec, vmi_spec_fields, NOPOS, vmi_spec_check);
+static const struct yschema vmi_spec_schema =
+    YSCHEMA(struct vmi_spec, vmi_spec_fields, NOPOS, vmi_spec_check);
 
 const char *
 vmi_disk_volume_name(const struct disk *d)
@@ -881,9 +960,8 @@ ynode_dig(struct yctx *c, yaml_node_t *n, const char *const *steps)
 }
 
 /* Report at spec.<a>[i].<key> (the node found by walking from map). */
-static void
-yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
 yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where, const char *fmt, ...)
@@ -946,7 +1024,8 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
             continue;
         for (size_t j = 0; j < i; j++) {
             if (streq0(d->name, dev->disks.v[j].name)) {
-                yerror_at_item(c, map, (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
+                yerror_at_item(c, map,
+                               (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
                                "Duplicate value: \"%s\"", d->name);
                 break;
             }
@@ -954,16 +1033,18 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
         for (size_t j = 0; j < s->volumes.n; j++)
             found = found || streq0(vol, s->volumes.v[j].name);
         if (!found)
-            yerror_at_item(c, map,
-                           (const char *[]){"domain", "devices", "disks", idx,
-                                            d->volume_name ? "volumeName" : "name", NULL},
-                           "Invalid value: \"%s\": no volume of that name in spec.volumes: every disk needs "
-                           "a volume",
-                           vol);
+            yerror_at_item(
+                c, map,
+                (const char *[]){"domain", "devices", "disks", idx,
+                                 d->volume_name ? "volumeName" : "name", NULL},
+                "Invalid value: \"%s\": no volume of that name in spec.volumes: every disk needs "
+                "a volume",
+                vol);
         /* Two disks may not share one volume: each would write its overlay. */
         for (size_t j = 0; j < i && found; j++) {
             if (streq0(vol, vmi_disk_volume_name(&dev->disks.v[j]))) {
-                yerror_at_item(c, map, (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
+                yerror_at_item(c, map,
+                               (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
                                "Duplicate value: volume \"%s\" is already used by disk \"%s\"", vol,
                                dev->disks.v[j].name);
                 break;
@@ -971,9 +1052,10 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
         }
         for (size_t j = 0; j < i && d->boot_order.set; j++) {
             if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == d->boot_order.v) {
-                yerror_at_item(c, map, (const char *[]){"domain", "devices", "disks", idx, "bootOrder", NULL},
-                               "Duplicate value: boot order %lld is already used by disk \"%s\"",
-                               (long long) d->boot_order.v, dev->disks.v[j].name);
+                yerror_at_item(
+                    c, map, (const char *[]){"domain", "devices", "disks", idx, "bootOrder", NULL},
+                    "Duplicate value: boot order %lld is already used by disk \"%s\"",
+                    (long long) d->boot_order.v, dev->disks.v[j].name);
                 break;
             }
         }
@@ -988,22 +1070,25 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
             continue;
         for (size_t j = 0; j < i; j++) {
             if (streq0(f->name, dev->interfaces.v[j].name)) {
-                yerror_at_item(c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
-                               "Duplicate value: \"%s\"", f->name);
+                yerror_at_item(
+                    c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
+                    "Duplicate value: \"%s\"", f->name);
                 break;
             }
         }
         for (size_t j = 0; j < s->networks.n; j++)
             found = found || streq0(f->name, s->networks.v[j].name);
         if (!found)
-            yerror_at_item(c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
-                           "Invalid value: \"%s\": no network of that name in spec.networks", f->name);
+            yerror_at_item(
+                c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
+                "Invalid value: \"%s\": no network of that name in spec.networks", f->name);
         for (size_t j = 0; j < dev->disks.n && f->boot_order.set; j++) {
             if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == f->boot_order.v) {
-                yerror_at_item(c, map,
-                               (const char *[]){"domain", "devices", "interfaces", idx, "bootOrder", NULL},
-                               "Duplicate value: boot order %lld is already used by disk \"%s\"",
-                               (long long) f->boot_order.v, dev->disks.v[j].name);
+                yerror_at_item(
+                    c, map,
+                    (const char *[]){"domain", "devices", "interfaces", idx, "bootOrder", NULL},
+                    "Duplicate value: boot order %lld is already used by disk \"%s\"",
+                    (long long) f->boot_order.v, dev->disks.v[j].name);
                 break;
             }
         }
@@ -1018,8 +1103,8 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
             continue;
         for (size_t j = 0; j < i; j++) {
             if (streq0(n->name, s->networks.v[j].name)) {
-                yerror_at_item(c, map, (const char *[]){"networks", idx, "name", NULL}, "Duplicate value: \"%s\"",
-                               n->name);
+                yerror_at_item(c, map, (const char *[]){"networks", idx, "name", NULL},
+                               "Duplicate value: \"%s\"", n->name);
                 break;
             }
         }
@@ -1045,8 +1130,10 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
     for (int which = 0; which < 2; which++) {
         const struct probe *p = which ? s->liveness_probe : s->readiness_probe;
         const char *key = which ? "livenessProbe" : "readinessProbe";
-        const struct int_or_str *port =
-            !p ? NULL : p->tcp_socket ? &p->tcp_socket->port : p->http_get ? &p->http_get->port : NULL;
+        const struct int_or_str *port = !p              ? NULL
+                                        : p->tcp_socket ? &p->tcp_socket->port
+                                        : p->http_get   ? &p->http_get->port
+                                                        : NULL;
         bool found = false;
 
         if (which && p && p->success_threshold.set && p->success_threshold.v != 1)
@@ -1067,8 +1154,12 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
 
 /* KubeVirt preserves unknown fields in the template's metadata. */
 static const struct yschema template_meta_schema = {
-    .name = "metadata", .size = sizeof(struct objmeta), .fields = objmeta_fields,
-    .nfields = ARRAY_SIZE(objmeta_fields), .pos_off = offsetof(struct objmeta, pos), .open = true,
+    .name = "metadata",
+    .size = sizeof(struct objmeta),
+    .fields = objmeta_fields,
+    .nfields = ARRAY_SIZE(objmeta_fields),
+    .pos_off = offsetof(struct objmeta, pos),
+    .open = true,
     .check = objmeta_check,
 };
 
@@ -1076,4 +1167,5 @@ static const struct yfield vmi_template_fields[] = {
     F_STRUCT(struct vmi_template, "metadata", metadata, template_meta_schema),
     F_STRUCT(struct vmi_template, "spec", spec, vmi_spec_schema, .flags = YFL_REQUIRED),
 };
-const struct yschema vmi_template_schema = YSCHEMA(struct vmi_template, vmi_template_fields, NOPOS, NULL);
+const struct yschema vmi_template_schema =
+    YSCHEMA(struct vmi_template, vmi_template_fields, NOPOS, NULL);

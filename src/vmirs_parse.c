@@ -18,7 +18,8 @@ static const struct yfield sel_req_fields[] = {
     F_STR(struct label_selector_req, "operator", op, .flags = YFL_REQUIRED),
     F_STRARRAY(struct label_selector_req, "values", values),
 };
-static const struct yschema sel_req_schema = YSCHEMA(struct label_selector_req, sel_req_fields, NOPOS, sel_req_check);
+static const struct yschema sel_req_schema =
+    YSCHEMA(struct label_selector_req, sel_req_fields, NOPOS, sel_req_check);
 
 static const char *const sel_op_names[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
 
@@ -50,7 +51,8 @@ sel_req_check(struct yctx *c, yaml_node_t *map, void *obj)
     saved = ypath_push_key(c, "operator");
     if (op < 0)
         yerror(c, ymap_get(c, map, "operator", NULL),
-               "Unsupported value: \"%s\": supported values: \"In\", \"NotIn\", \"Exists\", \"DoesNotExist\"",
+               "Unsupported value: \"%s\": supported values: \"In\", \"NotIn\", \"Exists\", "
+               "\"DoesNotExist\"",
                r->op);
     ypath_pop(c, saved);
     saved = ypath_push_key(c, "values");
@@ -67,8 +69,8 @@ sel_req_check(struct yctx *c, yaml_node_t *map, void *obj)
             yaml_node_t *seq = ymap_get(c, map, "values", NULL);
             size_t s2 = ypath_push_index(c, i);
 
-            yerror(c, ynode(c, seq->data.sequence.items.start[i]), "Invalid value: \"%s\": %s", r->values.v[i],
-                   vwhy);
+            yerror(c, ynode(c, seq->data.sequence.items.start[i]), "Invalid value: \"%s\": %s",
+                   r->values.v[i], vwhy);
             ypath_pop(c, s2);
         }
     }
@@ -79,15 +81,18 @@ static const struct yfield label_selector_fields[] = {
     F_STRMAP(struct label_selector, "matchLabels", match_labels, .flags = YFL_LABELS),
     F_ARRAY(struct label_selector, "matchExpressions", match_expressions, sel_req_schema),
 };
-static const struct yschema label_selector_schema = YSCHEMA(struct label_selector, label_selector_fields, NOPOS, NULL);
+static const struct yschema label_selector_schema =
+    YSCHEMA(struct label_selector, label_selector_fields, NOPOS, NULL);
 
 static const struct yfield vmirs_spec_fields[] = {
     F_INT(struct vmirs_spec, "replicas", replicas, 0, INT32_MAX),
-    F_PSTRUCT(struct vmirs_spec, "selector", selector, label_selector_schema, .flags = YFL_REQUIRED),
+    F_PSTRUCT(struct vmirs_spec, "selector", selector, label_selector_schema,
+              .flags = YFL_REQUIRED),
     F_BOOL(struct vmirs_spec, "paused", paused),
     F_PSTRUCT(struct vmirs_spec, "template", template, vmi_template_schema, .flags = YFL_REQUIRED),
 };
-static const struct yschema vmirs_spec_schema = YSCHEMA(struct vmirs_spec, vmirs_spec_fields, NOPOS, NULL);
+static const struct yschema vmirs_spec_schema =
+    YSCHEMA(struct vmirs_spec, vmirs_spec_fields, NOPOS, NULL);
 
 static void vmirs_check(struct yctx *c, yaml_node_t *root, void *obj);
 
@@ -146,12 +151,12 @@ dig(struct yctx *c, yaml_node_t *n, const char *const *keys)
 }
 
 /* Report at a node found by keys from root, with the path set to them. */
-static void
-report_at(struct yctx *c, yaml_node_t *root, const char *const *keys, bool warning, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static void report_at(struct yctx *c, yaml_node_t *root, const char *const *keys, bool warning,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void
-report_at(struct yctx *c, yaml_node_t *root, const char *const *keys, bool warning, const char *fmt, ...)
+report_at(struct yctx *c, yaml_node_t *root, const char *const *keys, bool warning, const char *fmt,
+          ...)
 {
     cleanup_free char *msg = NULL;
     size_t saved = c->plen;
@@ -181,13 +186,17 @@ check_pinned_identity(struct yctx *c, yaml_node_t *root, const struct vmirs *v)
     if (n <= 1)
         return;
     if (s->domain.firmware && s->domain.firmware->uuid)
-        report_at(c, root, (const char *[]){"spec", "template", "spec", "domain", "firmware", "uuid", NULL}, true,
-                  "pinned in a template with %lld replicas: every replica would get the same SMBIOS UUID "
-                  "and cloud-init instance-id; remove it to get one per replica",
-                  (long long) n);
+        report_at(
+            c, root,
+            (const char *[]){"spec", "template", "spec", "domain", "firmware", "uuid", NULL}, true,
+            "pinned in a template with %lld replicas: every replica would get the same SMBIOS UUID "
+            "and cloud-init instance-id; remove it to get one per replica",
+            (long long) n);
     for (size_t i = 0; i < s->domain.devices.interfaces.n; i++) {
         const struct iface *f = &s->domain.devices.interfaces.v[i];
-        yaml_node_t *seq = dig(c, root, (const char *[]){"spec", "template", "spec", "domain", "devices", "interfaces", NULL});
+        yaml_node_t *seq = dig(
+            c, root,
+            (const char *[]){"spec", "template", "spec", "domain", "devices", "interfaces", NULL});
         size_t saved;
 
         if (!f->mac_address || !seq || seq->type != YAML_SEQUENCE_NODE)
@@ -196,7 +205,8 @@ check_pinned_identity(struct yctx *c, yaml_node_t *root, const struct vmirs *v)
         ypath_push_index(c, i);
         ypath_push_key(c, "macAddress");
         ywarning(c, ymap_get(c, ynode(c, seq->data.sequence.items.start[i]), "macAddress", NULL),
-                 "pinned in a template with %lld replicas: every replica would get the same MAC address; "
+                 "pinned in a template with %lld replicas: every replica would get the same MAC "
+                 "address; "
                  "remove it to get one per replica",
                  (long long) n);
         ypath_pop(c, saved);
@@ -211,7 +221,8 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
     cleanup_free char *sel = NULL;
 
     if (!v->metadata.name && ymap_get(c, root, "metadata", NULL))
-        report_at(c, root, (const char *[]){"metadata", NULL}, false, "Required value: name is required");
+        report_at(c, root, (const char *[]){"metadata", NULL}, false,
+                  "Required value: name is required");
     if (!v->metadata.namespace)
         v->metadata.namespace = xstrdup("default");
 

@@ -14,7 +14,8 @@ static const struct ctl_command {
     const char *usage;
     const char *help;
 } commands[] = {
-    {"validate", ctl_validate, "validate PATH...", "check manifest files or directories (as vmirsd --validate)"},
+    {"validate", ctl_validate, "validate PATH...",
+     "check manifest files or directories (as vmirsd --validate)"},
 };
 
 static void

@@ -15,16 +15,16 @@
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: vmirsd [-c FILE] [-v] [--validate PATH...]\n"
-            "Run KubeVirt VirtualMachineInstanceReplicaSets from a spool directory as libvirt domains.\n"
-            "\n"
-            "  -c, --config FILE     configuration file (default " CONF_DEFAULT_PATH ")\n"
-            "      --validate PATH.. check manifest files or directories and exit:\n"
-            "                        one line per problem, exit status 1 on any error\n"
-            "  -v, --verbose         log debug messages\n"
-            "      --version         print the version and exit\n"
-            "  -h, --help            print this help and exit\n");
+    fprintf(out, "Usage: vmirsd [-c FILE] [-v] [--validate PATH...]\n"
+                 "Run KubeVirt VirtualMachineInstanceReplicaSets from a spool directory as libvirt "
+                 "domains.\n"
+                 "\n"
+                 "  -c, --config FILE     configuration file (default " CONF_DEFAULT_PATH ")\n"
+                 "      --validate PATH.. check manifest files or directories and exit:\n"
+                 "                        one line per problem, exit status 1 on any error\n"
+                 "  -v, --verbose         log debug messages\n"
+                 "      --version         print the version and exit\n"
+                 "  -h, --help            print this help and exit\n");
 }
 
 enum { OPT_VALIDATE = 256, OPT_VERSION };
@@ -33,12 +33,9 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"validate", no_argument, NULL, OPT_VALIDATE},
-        {"verbose", no_argument, NULL, 'v'},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"validate", no_argument, NULL, OPT_VALIDATE},
+        {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *conf_path = CONF_DEFAULT_PATH;
     bool conf_given = false, validate = false, verbose = false;

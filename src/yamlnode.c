@@ -73,7 +73,8 @@ ypath_push_key(struct yctx *c, const char *key)
     int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", key);
 
     if (n > 0)
-        c->plen = c->plen + (size_t) n < sizeof(c->path) ? c->plen + (size_t) n : sizeof(c->path) - 1;
+        c->plen =
+            c->plen + (size_t) n < sizeof(c->path) ? c->plen + (size_t) n : sizeof(c->path) - 1;
     return saved;
 }
 
@@ -84,7 +85,8 @@ ypath_push_index(struct yctx *c, size_t i)
     int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
 
     if (n > 0)
-        c->plen = c->plen + (size_t) n < sizeof(c->path) ? c->plen + (size_t) n : sizeof(c->path) - 1;
+        c->plen =
+            c->plen + (size_t) n < sizeof(c->path) ? c->plen + (size_t) n : sizeof(c->path) - 1;
     return saved;
 }
 
@@ -116,8 +118,10 @@ match_any(const char *s, const char *const *set)
     return false;
 }
 
-static const char *const yaml_true[] = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", NULL};
-static const char *const yaml_false[] = {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", NULL};
+static const char *const yaml_true[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                        "True", "TRUE", "on",  "On",  "ON",  NULL};
+static const char *const yaml_false[] = {"n",     "N",     "no",  "No",  "NO",  "false",
+                                         "False", "FALSE", "off", "Off", "OFF", NULL};
 static const char *const yaml_null[] = {"", "~", "null", "Null", "NULL", NULL};
 
 static bool
@@ -222,10 +226,11 @@ static void
 type_error(struct yctx *c, const yaml_node_t *n, const char *want)
 {
     if (n->type == YAML_SCALAR_NODE && yscalar_type(n) == YS_STR &&
-        n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE && (looks_int(yscalar(n)) || looks_float(yscalar(n)) ||
-                                                            match_any(yscalar(n), yaml_true) ||
-                                                            match_any(yscalar(n), yaml_false)))
-        yerror(c, n, "Invalid type: expected %s, got string \"%s\" (remove the quotes)", want, yscalar(n));
+        n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
+        (looks_int(yscalar(n)) || looks_float(yscalar(n)) || match_any(yscalar(n), yaml_true) ||
+         match_any(yscalar(n), yaml_false)))
+        yerror(c, n, "Invalid type: expected %s, got string \"%s\" (remove the quotes)", want,
+               yscalar(n));
     else if (n->type == YAML_SCALAR_NODE && yscalar_type(n) != YS_STR)
         yerror(c, n, "Invalid type: expected %s, got %s %s (quote it to make it a string)", want,
                ynode_type_name(n), yscalar(n));
@@ -251,8 +256,10 @@ check_chars(struct yctx *c, const yaml_node_t *n)
             return false;
         }
         /* U+FFFE and U+FFFF (EF BF BE/BF) are not characters in XML either. */
-        if (ch == 0xef && i + 2 < len && s[i + 1] == 0xbf && (s[i + 2] == 0xbe || s[i + 2] == 0xbf)) {
-            yerror(c, n, "Invalid value: non-character U+FFF%c is not allowed", s[i + 2] == 0xbe ? 'E' : 'F');
+        if (ch == 0xef && i + 2 < len && s[i + 1] == 0xbf &&
+            (s[i + 2] == 0xbe || s[i + 2] == 0xbf)) {
+            yerror(c, n, "Invalid value: non-character U+FFF%c is not allowed",
+                   s[i + 2] == 0xbe ? 'E' : 'F');
             return false;
         }
     }
@@ -288,7 +295,8 @@ ymap_get(struct yctx *c, yaml_node_t *map, const char *key, yaml_node_t **keyp)
 {
     if (!map || map->type != YAML_MAPPING_NODE)
         return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = ynode(c, p->key);
         const char *ks = yscalar(k);
 
@@ -373,13 +381,15 @@ visit(struct yctx *c, yaml_node_t *n)
     if (c->visits == 0)
         return false;
     if (--c->visits == 0) {
-        yerror(c, n, "document too large: more than %u nodes after expanding aliases", YNODE_VISIT_BUDGET);
+        yerror(c, n, "document too large: more than %u nodes after expanding aliases",
+               YNODE_VISIT_BUDGET);
         return false;
     }
     return true;
 }
 
-static void walk_value(struct yctx *c, const struct yfield *f, yaml_node_t *k, yaml_node_t *v, void *obj);
+static void walk_value(struct yctx *c, const struct yfield *f, yaml_node_t *k, yaml_node_t *v,
+                       void *obj);
 
 static void
 walk_strmap(struct yctx *c, const struct yfield *f, yaml_node_t *v, struct labels *out)
@@ -447,7 +457,8 @@ walk_array(struct yctx *c, const struct yschema *es, yaml_node_t *v, void *field
     for (size_t i = 0; i < n; i++) {
         size_t saved = ypath_push_index(c, i);
 
-        yschema_walk(c, ynode(c, v->data.sequence.items.start[i]), es, (char *) arr->v + i * es->size);
+        yschema_walk(c, ynode(c, v->data.sequence.items.start[i]), es,
+                     (char *) arr->v + i * es->size);
         ypath_pop(c, saved);
     }
 }
@@ -497,11 +508,13 @@ walk_int(struct yctx *c, const struct yfield *f, yaml_node_t *v, struct opt_int 
         return;
     }
     if (f->min != f->max && i < f->min) {
-        yerror(c, v, "Invalid value: %s: must be greater than or equal to %lld", s, (long long) f->min);
+        yerror(c, v, "Invalid value: %s: must be greater than or equal to %lld", s,
+               (long long) f->min);
         return;
     }
     if (f->min != f->max && i > f->max) {
-        yerror(c, v, "Invalid value: %s: must be less than or equal to %lld", s, (long long) f->max);
+        yerror(c, v, "Invalid value: %s: must be less than or equal to %lld", s,
+               (long long) f->max);
         return;
     }
     out->set = true;
@@ -539,7 +552,8 @@ walk_qty(struct yctx *c, yaml_node_t *v, struct quantity *out)
         return;
     }
     s = yscalar(v);
-    if (quantity_value(s, &out->value, &why) < 0 || quantity_milli_value(s, &out->milli, &why) < 0) {
+    if (quantity_value(s, &out->value, &why) < 0 ||
+        quantity_milli_value(s, &out->milli, &why) < 0) {
         yerror(c, v, "Invalid value: \"%s\": %s", s, why);
         return;
     }
@@ -658,7 +672,8 @@ walk_value(struct yctx *c, const struct yfield *f, yaml_node_t *k, yaml_node_t *
         walk_strarray(c, v, field);
         /* Items refused above were reported already: only an empty list is. */
         if ((f->flags & YFL_NONEMPTY) &&
-            (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start))
+            (v->type != YAML_SEQUENCE_NODE ||
+             v->data.sequence.items.top == v->data.sequence.items.start))
             yerror(c, v, "Required value: must not be empty");
         break;
     case YF_STRMAP:
@@ -693,7 +708,8 @@ yschema_walk(struct yctx *c, yaml_node_t *map, const struct yschema *s, void *ob
         type_error(c, map, "object");
         return;
     }
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
         const char *ks = yscalar(k);
         const struct yfield *f;
@@ -711,8 +727,8 @@ yschema_walk(struct yctx *c, yaml_node_t *map, const struct yschema *s, void *ob
                 struct src_pos fp = ynode_pos(k2);
 
                 saved = ypath_push_key(c, ks);
-                yerror(c, k, "duplicate key \"%s\" (first defined at line %u, column %u)", ks, fp.line,
-                       fp.col);
+                yerror(c, k, "duplicate key \"%s\" (first defined at line %u, column %u)", ks,
+                       fp.line, fp.col);
                 ypath_pop(c, saved);
                 dup = true;
                 break;
@@ -851,7 +867,8 @@ offset_to_pos(const char *bytes, size_t len, size_t off, unsigned *line, unsigne
 }
 
 static void
-syntax_error(const char *file, const char *bytes, size_t len, yaml_parser_t *p, struct diag_list *diags)
+syntax_error(const char *file, const char *bytes, size_t len, yaml_parser_t *p,
+             struct diag_list *diags)
 {
     unsigned line, col;
     const char *problem = p->problem ? p->problem : "unknown error";
@@ -874,8 +891,9 @@ syntax_error(const char *file, const char *bytes, size_t len, yaml_parser_t *p, 
         return;
     }
     if (p->context)
-        diag_add(diags, file, line, col, DIAG_ERROR, "invalid YAML: %s %s (line %u, column %u)", problem,
-                 p->context, (unsigned) p->context_mark.line + 1, (unsigned) p->context_mark.column + 1);
+        diag_add(diags, file, line, col, DIAG_ERROR, "invalid YAML: %s %s (line %u, column %u)",
+                 problem, p->context, (unsigned) p->context_mark.line + 1,
+                 (unsigned) p->context_mark.column + 1);
     else
         diag_add(diags, file, line, col, DIAG_ERROR, "invalid YAML: %s", problem);
 }

@@ -19,7 +19,7 @@ struct yctx {
     struct diag_list *diags;
     char path[1024]; /* "spec.template.spec.volumes[0].name" */
     size_t plen;
-    unsigned visits; /* node visits left: aliases can multiply a document */
+    unsigned visits;    /* node visits left: aliases can multiply a document */
     unsigned api_level; /* YAPI_* of the document being read */
 };
 
@@ -45,10 +45,10 @@ enum yfield_kind {
 
 /* Field flags. */
 enum {
-    YFL_REQUIRED = 1u << 0, /* "Required value" when absent */
-    YFL_LABELS = 1u << 1,   /* YF_STRMAP: keys and values are label syntax */
+    YFL_REQUIRED = 1u << 0,  /* "Required value" when absent */
+    YFL_LABELS = 1u << 1,    /* YF_STRMAP: keys and values are label syntax */
     YFL_DNS_LABEL = 1u << 2, /* YF_STR: an RFC 1123 label */
-    YFL_NONEMPTY = 1u << 3, /* YF_STR, YF_STRARRAY: must not be empty */
+    YFL_NONEMPTY = 1u << 3,  /* YF_STR, YF_STRARRAY: must not be empty */
 };
 
 struct yschema;
@@ -58,18 +58,18 @@ struct yfield {
     enum yfield_kind kind;
     size_t off;
     unsigned flags;
-    const void *arg; /* schema, enum names, or reject reason */
+    const void *arg;  /* schema, enum names, or reject reason */
     int64_t min, max; /* YF_INT bounds */
     unsigned api;     /* YAPI_* where the field exists; 0 means every version */
 };
 
 struct yschema {
     const char *name;
-    size_t size;              /* sizeof the struct, for arrays and pointers */
+    size_t size; /* sizeof the struct, for arrays and pointers */
     const struct yfield *fields;
     size_t nfields;
-    long pos_off;             /* offset of a struct src_pos, or -1 */
-    bool open;                /* unknown keys are warnings (free-form maps) */
+    long pos_off; /* offset of a struct src_pos, or -1 */
+    bool open;    /* unknown keys are warnings (free-form maps) */
     /* Cross-field checks, run after the walk while the nodes still exist. */
     void (*check)(struct yctx *c, yaml_node_t *map, void *obj);
 };

@@ -103,33 +103,46 @@ struct rule_case {
 static const struct rule_case rules[] = {
     {"apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  key: not*base64\n",
      "m.yaml:5:8: error: data.key: Invalid value: not valid base64\n"},
-    {"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  a/b: x\n  k: yy\nbinaryData:\n  k: AA==\n",
-     "m.yaml:5:3: error: data.a/b: Invalid value: \"a/b\": a valid config key must consist of alphanumeric "
+    {"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  a/b: x\n  k: "
+     "yy\nbinaryData:\n  k: AA==\n",
+     "m.yaml:5:3: error: data.a/b: Invalid value: \"a/b\": a valid config key must consist of "
+     "alphanumeric "
      "characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
      "validation is '[-._a-zA-Z0-9]+')\n"
      "m.yaml:8:3: error: binaryData.k: Invalid value: \"k\": duplicate of key present in data\n"},
-    {"apiVersion: v1\nkind: ConfigMap\ndata: {a: b}\n", "m.yaml:1:1: error: metadata: Required value\n"},
-    {"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  type: NodePort\n  clusterIP: 10.0.0.300\n"
+    {"apiVersion: v1\nkind: ConfigMap\ndata: {a: b}\n",
+     "m.yaml:1:1: error: metadata: Required value\n"},
+    {"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  type: NodePort\n  clusterIP: "
+     "10.0.0.300\n"
      "  ports:\n  - {port: 80}\n  - {port: 81, targetPort: 70000, protocol: UDP}\n",
-     "m.yaml:5:9: warning: spec.type: vmirsd serves every Service as ClusterIP on the host; type \"NodePort\" "
+     "m.yaml:5:9: warning: spec.type: vmirsd serves every Service as ClusterIP on the host; type "
+     "\"NodePort\" "
      "is treated as ClusterIP\n"
-     "m.yaml:6:14: error: spec.clusterIP: Invalid value: \"10.0.0.300\": must be a valid IPv4 address, (e.g. "
+     "m.yaml:6:14: error: spec.clusterIP: Invalid value: \"10.0.0.300\": must be a valid IPv4 "
+     "address, (e.g. "
      "10.9.8.7), \"None\" or empty\n"
-     "m.yaml:8:5: error: spec.ports[0].name: Required value: every port needs a name when a Service has "
+     "m.yaml:8:5: error: spec.ports[0].name: Required value: every port needs a name when a "
+     "Service has "
      "several ports\n"
-     "m.yaml:9:5: error: spec.ports[1].name: Required value: every port needs a name when a Service has "
+     "m.yaml:9:5: error: spec.ports[1].name: Required value: every port needs a name when a "
+     "Service has "
      "several ports\n"
-     "m.yaml:9:28: error: spec.ports[1].targetPort: Invalid value: 70000: must be between 1 and 65535, "
+     "m.yaml:9:28: error: spec.ports[1].targetPort: Invalid value: 70000: must be between 1 and "
+     "65535, "
      "inclusive\n"
-     "m.yaml:9:45: warning: spec.ports[1].protocol: only TCP is proxied by vmirsd: this port is ignored\n"},
+     "m.yaml:9:45: warning: spec.ports[1].protocol: only TCP is proxied by vmirsd: this port is "
+     "ignored\n"},
     {"apiVersion: apps/v1\nkind: ConfigMap\nmetadata: {name: c}\n",
      "m.yaml:1:13: error: apiVersion: Unsupported value: \"apps/v1\": supported values: \"v1\"\n"},
     {"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
-     "m.yaml:2:7: warning: kind: apps/v1 \"Deployment\" is not handled by vmirsd: document skipped\n"},
+     "m.yaml:2:7: warning: kind: apps/v1 \"Deployment\" is not handled by vmirsd: document "
+     "skipped\n"},
     {"kind: ConfigMap\nmetadata: {name: c}\n",
-     "m.yaml:1:1: error: apiVersion: Required value: every manifest document needs apiVersion and kind\n"},
-    {"- a\n- b\n", "m.yaml:1:1: error: Invalid type: a manifest document must be an object with apiVersion and "
-                   "kind\n"},
+     "m.yaml:1:1: error: apiVersion: Required value: every manifest document needs apiVersion and "
+     "kind\n"},
+    {"- a\n- b\n",
+     "m.yaml:1:1: error: Invalid type: a manifest document must be an object with apiVersion and "
+     "kind\n"},
 };
 
 static void

@@ -101,7 +101,11 @@ test_base64(void **state)
         const char *in;
         const char *out;
     } good[] = {
-        {"", ""}, {"Zg==", "f"}, {"Zm8=", "fo"}, {"Zm9v", "foo"}, {"aGVsbG8gd29ybGQ=", "hello world"},
+        {"", ""},
+        {"Zg==", "f"},
+        {"Zm8=", "fo"},
+        {"Zm9v", "foo"},
+        {"aGVsbG8gd29ybGQ=", "hello world"},
     };
     static const char *const bad[] = {"Zg", "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "Zm 9v", "Z=g="};
     char *out;

@@ -47,7 +47,9 @@ test_filters_and_summary(void **state)
     char *out = NULL, *summary = NULL;
 
     free(write_tmpfile(dir, "a.yaml", CM("one")));
-    free(write_tmpfile(dir, "b.json", "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"two\"}}"));
+    free(write_tmpfile(
+        dir, "b.json",
+        "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"two\"}}"));
     /* None of these is a manifest the spool would read. */
     free(write_tmpfile(dir, ".hidden.yaml", "{{{"));
     free(write_tmpfile(dir, "c.yaml~", "{{{"));
@@ -72,10 +74,12 @@ test_duplicate_object_first_file_wins(void **state)
     free(write_tmpfile(dir, "a.yaml", CM("shared")));
     assert_int_equal(run(dir, &out, &summary), 1);
     /* a.yaml sorts first, so b.yaml's copy is the one refused. */
-    assert_true(asprintf(&want,
-                         "%s/b.yaml:4:9: error: metadata.name: Duplicate value: ConfigMap \"default/shared\" is "
-                         "already defined at %s/a.yaml:4:9; this definition is ignored\n",
-                         dir, dir) > 0);
+    assert_true(
+        asprintf(
+            &want,
+            "%s/b.yaml:4:9: error: metadata.name: Duplicate value: ConfigMap \"default/shared\" is "
+            "already defined at %s/a.yaml:4:9; this definition is ignored\n",
+            dir, dir) > 0);
     assert_string_equal(out, want);
     free(want);
     free(out);
@@ -90,18 +94,21 @@ test_references(void **state)
     char *out = NULL, *summary = NULL, *want = NULL;
 
     free(write_tmpfile(dir, "cm.yaml", CM("present")));
-    free(write_tmpfile(dir, "web.yaml",
-                       VMIRS_WITH_VOLUMES("web", "      - {name: a, configMap: {name: present}}\n"
-                                                 "      - {name: b, configMap: {name: absent}}\n"
-                                                 "      - {name: c, configMap: {name: maybe, optional: true}}\n"
-                                                 "      - {name: d, secret: {secretName: creds}}\n")));
+    free(write_tmpfile(
+        dir, "web.yaml",
+        VMIRS_WITH_VOLUMES("web", "      - {name: a, configMap: {name: present}}\n"
+                                  "      - {name: b, configMap: {name: absent}}\n"
+                                  "      - {name: c, configMap: {name: maybe, optional: true}}\n"
+                                  "      - {name: d, secret: {secretName: creds}}\n")));
     assert_int_equal(run(dir, &out, &summary), 0);
-    assert_true(asprintf(&want,
-                         "%s/web.yaml:13:37: warning: spec.template.spec.volumes[1].configMap.name: ConfigMap "
-                         "\"default/absent\" is not defined in these files; replicas cannot start until it is\n"
-                         "%s/web.yaml:15:40: warning: spec.template.spec.volumes[3].secret.secretName: Secret "
-                         "\"default/creds\" is not defined in these files; replicas cannot start until it is\n",
-                         dir, dir) > 0);
+    assert_true(
+        asprintf(
+            &want,
+            "%s/web.yaml:13:37: warning: spec.template.spec.volumes[1].configMap.name: ConfigMap "
+            "\"default/absent\" is not defined in these files; replicas cannot start until it is\n"
+            "%s/web.yaml:15:40: warning: spec.template.spec.volumes[3].secret.secretName: Secret "
+            "\"default/creds\" is not defined in these files; replicas cannot start until it is\n",
+            dir, dir) > 0);
     assert_string_equal(out, want);
     assert_string_equal(summary, "2 files, 2 objects: 0 errors, 2 warnings\n");
     free(want);

@@ -32,52 +32,53 @@ static void
 test_full_template(void **state)
 {
     struct manifest_file mf;
-    char *out = parse_text(&mf, HEAD
-                           "      hostname: front\n"
-                           "      terminationGracePeriodSeconds: 0\n"
-                           "      domain:\n"
-                           "        cpu: {cores: 2, sockets: 1, threads: 1, model: host-model}\n"
-                           "        memory: {guest: 128Mi}\n"
-                           "        resources:\n"
-                           "          requests: {memory: 64M, cpu: 500m}\n"
-                           "          limits: {cpu: 2}\n"
-                           "        machine: {type: q35}\n"
-                           "        firmware:\n"
-                           "          serial: s-1\n"
-                           "          bootloader: {efi: {secureBoot: false}}\n"
-                           "        features: {acpi: {}, smm: {enabled: true}}\n"
-                           "        clock: {utc: {offsetSeconds: 3600}}\n"
-                           "        devices:\n"
-                           "          autoattachSerialConsole: true\n"
-                           "          disks:\n"
-                           "          - name: root\n"
-                           "            bootOrder: 1\n"
-                           "            disk: {bus: virtio}\n"
-                           "          - name: seed\n"
-                           "            cdrom: {bus: sata}\n"
-                           "            serial: CIDATA\n"
-                           "          - name: scratch\n"
-                           "            cache: writethrough\n"
-                           "          interfaces:\n"
-                           "          - name: default\n"
-                           "            masquerade: {}\n"
-                           "            macAddress: \"02:00:00:00:00:01\"\n"
-                           "            ports: [{name: http, port: 80}, {port: 53, protocol: UDP}]\n"
-                           "      networks:\n"
-                           "      - name: default\n"
-                           "        pod: {}\n"
-                           "      readinessProbe:\n"
-                           "        httpGet: {port: http, path: /healthz}\n"
-                           "        periodSeconds: 5\n"
-                           "      livenessProbe:\n"
-                           "        guestAgentPing: {}\n"
-                           "      volumes:\n"
-                           "      - name: root\n"
-                           "        containerDisk: {image: \"localhost/vmirs-test-guest:latest\", path: /disk/x.qcow2}\n"
-                           "      - name: seed\n"
-                           "        cloudInitNoCloud: {userDataBase64: \"IyEvYmluL3NoCg==\"}\n"
-                           "      - name: scratch\n"
-                           "        emptyDisk: {capacity: 1Gi}\n");
+    char *out = parse_text(
+        &mf, HEAD "      hostname: front\n"
+                  "      terminationGracePeriodSeconds: 0\n"
+                  "      domain:\n"
+                  "        cpu: {cores: 2, sockets: 1, threads: 1, model: host-model}\n"
+                  "        memory: {guest: 128Mi}\n"
+                  "        resources:\n"
+                  "          requests: {memory: 64M, cpu: 500m}\n"
+                  "          limits: {cpu: 2}\n"
+                  "        machine: {type: q35}\n"
+                  "        firmware:\n"
+                  "          serial: s-1\n"
+                  "          bootloader: {efi: {secureBoot: false}}\n"
+                  "        features: {acpi: {}, smm: {enabled: true}}\n"
+                  "        clock: {utc: {offsetSeconds: 3600}}\n"
+                  "        devices:\n"
+                  "          autoattachSerialConsole: true\n"
+                  "          disks:\n"
+                  "          - name: root\n"
+                  "            bootOrder: 1\n"
+                  "            disk: {bus: virtio}\n"
+                  "          - name: seed\n"
+                  "            cdrom: {bus: sata}\n"
+                  "            serial: CIDATA\n"
+                  "          - name: scratch\n"
+                  "            cache: writethrough\n"
+                  "          interfaces:\n"
+                  "          - name: default\n"
+                  "            masquerade: {}\n"
+                  "            macAddress: \"02:00:00:00:00:01\"\n"
+                  "            ports: [{name: http, port: 80}, {port: 53, protocol: UDP}]\n"
+                  "      networks:\n"
+                  "      - name: default\n"
+                  "        pod: {}\n"
+                  "      readinessProbe:\n"
+                  "        httpGet: {port: http, path: /healthz}\n"
+                  "        periodSeconds: 5\n"
+                  "      livenessProbe:\n"
+                  "        guestAgentPing: {}\n"
+                  "      volumes:\n"
+                  "      - name: root\n"
+                  "        containerDisk: {image: \"localhost/vmirs-test-guest:latest\", path: "
+                  "/disk/x.qcow2}\n"
+                  "      - name: seed\n"
+                  "        cloudInitNoCloud: {userDataBase64: \"IyEvYmluL3NoCg==\"}\n"
+                  "      - name: scratch\n"
+                  "        emptyDisk: {capacity: 1Gi}\n");
     struct vmirs *v;
     const struct vmi_spec *s;
 
@@ -125,9 +126,10 @@ static void
 test_memory_precedence(void **state)
 {
     struct manifest_file mf;
-    char *out = parse_text(&mf, HEAD "      domain:\n"
-                                     "        resources: {requests: {memory: 64M}, limits: {memory: 1Gi}}\n"
-                                     "        devices: {}\n");
+    char *out =
+        parse_text(&mf, HEAD "      domain:\n"
+                             "        resources: {requests: {memory: 64M}, limits: {memory: 1Gi}}\n"
+                             "        devices: {}\n");
 
     assert_string_equal(out, "");
     assert_int_equal(vmi_guest_memory(&first_vmirs(&mf)->spec.template->spec), 64000000);
@@ -158,7 +160,8 @@ static const struct rule_case rules[] = {
      "        devices:\n"
      "          disks:\n"
      "          - name: root\n",
-     "m.yaml:18:19: error: spec.template.spec.domain.devices.disks[0].name: Invalid value: \"root\": no volume "
+     "m.yaml:18:19: error: spec.template.spec.domain.devices.disks[0].name: Invalid value: "
+     "\"root\": no volume "
      "of that name in spec.volumes: every disk needs a volume\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -168,7 +171,8 @@ static const struct rule_case rules[] = {
      "            disk: {bus: ide}\n"
      "      volumes:\n"
      "      - {name: root, emptyDisk: {capacity: 1Gi}}\n",
-     "m.yaml:19:25: error: spec.template.spec.domain.devices.disks[0].disk.bus: Unsupported value: \"ide\": "
+     "m.yaml:19:25: error: spec.template.spec.domain.devices.disks[0].disk.bus: Unsupported value: "
+     "\"ide\": "
      "supported values: \"virtio\", \"sata\", \"scsi\", \"usb\"\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -178,7 +182,8 @@ static const struct rule_case rules[] = {
      "            cdrom: {bus: virtio}\n"
      "      volumes:\n"
      "      - {name: seed, cloudInitNoCloud: {userData: x}}\n",
-     "m.yaml:19:26: error: spec.template.spec.domain.devices.disks[0].cdrom.bus: Unsupported value: "
+     "m.yaml:19:26: error: spec.template.spec.domain.devices.disks[0].cdrom.bus: Unsupported "
+     "value: "
      "\"virtio\": a cdrom cannot use the virtio bus: supported values: \"sata\", \"scsi\"\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -186,15 +191,18 @@ static const struct rule_case rules[] = {
      "      volumes:\n"
      "      - name: data\n"
      "        hostDisk: {path: /srv/data, type: Disk}\n",
-     "m.yaml:19:9: error: spec.template.spec.volumes[0].hostDisk: Forbidden: writable shared storage in a "
-     "replica set corrupts data: every replica would write the same volume; use containerDisk, ephemeral, "
+     "m.yaml:19:9: error: spec.template.spec.volumes[0].hostDisk: Forbidden: writable shared "
+     "storage in a "
+     "replica set corrupts data: every replica would write the same volume; use containerDisk, "
+     "ephemeral, "
      "emptyDisk, cloudInitNoCloud, configMap or secret\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
      "        devices: {}\n"
      "      volumes:\n"
      "      - name: data\n",
-     "m.yaml:18:9: error: spec.template.spec.volumes[0]: Required value: a volume source must be set: one of "
+     "m.yaml:18:9: error: spec.template.spec.volumes[0]: Required value: a volume source must be "
+     "set: one of "
      "containerDisk, cloudInitNoCloud, emptyDisk, ephemeral, configMap or secret\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -203,7 +211,8 @@ static const struct rule_case rules[] = {
      "          - {name: default, masquerade: {}, macAddress: \"zz:00\"}\n"
      "      networks:\n"
      "      - {name: default, pod: {}}\n",
-     "m.yaml:18:57: error: spec.template.spec.domain.devices.interfaces[0].macAddress: Invalid value: "
+     "m.yaml:18:57: error: spec.template.spec.domain.devices.interfaces[0].macAddress: Invalid "
+     "value: "
      "\"zz:00\": must be a MAC address such as \"02:00:00:00:00:01\"\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -212,8 +221,10 @@ static const struct rule_case rules[] = {
      "          - {name: default, sriov: {}}\n"
      "      networks:\n"
      "      - {name: default, pod: {}}\n",
-     "m.yaml:18:29: error: spec.template.spec.domain.devices.interfaces[0].sriov: Forbidden: not supported "
-     "by vmirsd: replicas use the host's user-mode network or a libvirt network; use masquerade or bridge\n"},
+     "m.yaml:18:29: error: spec.template.spec.domain.devices.interfaces[0].sriov: Forbidden: not "
+     "supported "
+     "by vmirsd: replicas use the host's user-mode network or a libvirt network; use masquerade or "
+     "bridge\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
      "        devices:\n"
@@ -221,7 +232,8 @@ static const struct rule_case rules[] = {
      "          - {name: default, slirp: {}}\n"
      "      networks:\n"
      "      - {name: default, pod: {}}\n",
-     "m.yaml:18:29: error: spec.template.spec.domain.devices.interfaces[0].slirp: Forbidden: the slirp "
+     "m.yaml:18:29: error: spec.template.spec.domain.devices.interfaces[0].slirp: Forbidden: the "
+     "slirp "
      "binding was removed from KubeVirt in v1.3; use masquerade\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -229,18 +241,22 @@ static const struct rule_case rules[] = {
      "      readinessProbe:\n"
      "        guestAgentPing: {}\n"
      "        exec: {command: [/bin/true]}\n",
-     "m.yaml:16:19: warning: spec.template.spec.domain.devices.rng: not supported by vmirsd: ignored\n"
-     "m.yaml:18:9: error: spec.template.spec.readinessProbe: Forbidden: may not specify more than 1 handler "
+     "m.yaml:16:19: warning: spec.template.spec.domain.devices.rng: not supported by vmirsd: "
+     "ignored\n"
+     "m.yaml:18:9: error: spec.template.spec.readinessProbe: Forbidden: may not specify more than "
+     "1 handler "
      "type\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
      "        firmware: {uuid: not-a-uuid}\n"
      "        devices: {}\n",
-     "m.yaml:16:26: error: spec.template.spec.domain.firmware.uuid: Invalid value: \"not-a-uuid\": must be a "
+     "m.yaml:16:26: error: spec.template.spec.domain.firmware.uuid: Invalid value: \"not-a-uuid\": "
+     "must be a "
      "UUID such as \"5d307ca9-b3ef-428c-8861-06e72d69f223\"\n"},
     {"      domian:\n"
      "        memory: {guest: 64Mi}\n",
-     "m.yaml:14:7: error: spec.template.spec.domian: unknown field \"domian\"; did you mean \"domain\"?\n"
+     "m.yaml:14:7: error: spec.template.spec.domian: unknown field \"domian\"; did you mean "
+     "\"domain\"?\n"
      "m.yaml:14:7: error: spec.template.spec.domain: Required value\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -248,10 +264,12 @@ static const struct rule_case rules[] = {
      "      volumes:\n"
      "      - {name: a, emptyDisk: {capacity: 1Ki}}\n"
      "      - {name: a, containerDisk: {image: x, path: ../etc/passwd}}\n",
-     "m.yaml:18:41: error: spec.template.spec.volumes[0].emptyDisk.capacity: Invalid value: \"1Ki\": must be "
+     "m.yaml:18:41: error: spec.template.spec.volumes[0].emptyDisk.capacity: Invalid value: "
+     "\"1Ki\": must be "
      "at least 1Mi (the size is rounded down to whole MiB)\n"
      "m.yaml:19:16: error: spec.template.spec.volumes[1].name: Duplicate value: \"a\"\n"
-     "m.yaml:19:51: error: spec.template.spec.volumes[1].containerDisk.path: Invalid value: \"../etc/passwd\": "
+     "m.yaml:19:51: error: spec.template.spec.volumes[1].containerDisk.path: Invalid value: "
+     "\"../etc/passwd\": "
      "must be an absolute path inside the image without \"..\"\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
@@ -260,8 +278,10 @@ static const struct rule_case rules[] = {
      "          - {name: a, disk: {readonly: true}}\n"
      "      volumes:\n"
      "      - {name: a, ephemeral: {persistentVolumeClaim: {claimName: base.img}}}\n",
-     "m.yaml:18:40: error: spec.template.spec.domain.devices.disks[0].disk.readonly: Invalid value: true: a "
-     "read-only disk cannot use the sata bus (the default): set bus to virtio or scsi, or use a cdrom\n"},
+     "m.yaml:18:40: error: spec.template.spec.domain.devices.disks[0].disk.readonly: Invalid "
+     "value: true: a "
+     "read-only disk cannot use the sata bus (the default): set bus to virtio or scsi, or use a "
+     "cdrom\n"},
 };
 
 static void

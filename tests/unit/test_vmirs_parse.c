@@ -53,22 +53,23 @@ static void
 test_expressions(void **state)
 {
     struct manifest_file mf;
-    char *out = parse_text(&mf, "apiVersion: kubevirt.io/v1alpha3\n"
-                                "kind: VirtualMachineInstanceReplicaSet\n"
-                                "metadata: {name: web, namespace: prod}\n"
-                                "spec:\n"
-                                "  replicas: 0\n"
-                                "  paused: true\n"
-                                "  selector:\n"
-                                "    matchLabels: {kubevirt.io/vmReplicaSet: web}\n"
-                                "    matchExpressions:\n"
-                                "    - {key: tier, operator: In, values: [front, edge]}\n"
-                                "    - {key: canary, operator: DoesNotExist}\n"
-                                "    - {key: zone, operator: NotIn, values: [b]}\n"
-                                "    - {key: app, operator: Exists}\n"
-                                "  template:\n"
-                                "    metadata:\n"
-                                "      labels: {kubevirt.io/vmReplicaSet: web, tier: front, app: x}\n" TEMPLATE_SPEC);
+    char *out = parse_text(
+        &mf, "apiVersion: kubevirt.io/v1alpha3\n"
+             "kind: VirtualMachineInstanceReplicaSet\n"
+             "metadata: {name: web, namespace: prod}\n"
+             "spec:\n"
+             "  replicas: 0\n"
+             "  paused: true\n"
+             "  selector:\n"
+             "    matchLabels: {kubevirt.io/vmReplicaSet: web}\n"
+             "    matchExpressions:\n"
+             "    - {key: tier, operator: In, values: [front, edge]}\n"
+             "    - {key: canary, operator: DoesNotExist}\n"
+             "    - {key: zone, operator: NotIn, values: [b]}\n"
+             "    - {key: app, operator: Exists}\n"
+             "  template:\n"
+             "    metadata:\n"
+             "      labels: {kubevirt.io/vmReplicaSet: web, tier: front, app: x}\n" TEMPLATE_SPEC);
     struct vmirs *v;
     char *sel;
 
@@ -79,7 +80,8 @@ test_expressions(void **state)
     assert_true(v->spec.paused.v);
     assert_string_equal(v->metadata.namespace, "prod");
     sel = selector_string(&v->selector);
-    assert_string_equal(sel, "app,!canary,kubevirt.io/vmReplicaSet=web,tier in (edge,front),zone notin (b)");
+    assert_string_equal(
+        sel, "app,!canary,kubevirt.io/vmReplicaSet=web,tier in (edge,front),zone notin (b)");
     free(sel);
     manifest_file_free(&mf);
     free(out);
@@ -107,7 +109,8 @@ static const struct rule_case rules[] = {
      "  selector: {matchLabels: {app: web}}\n"
      "  template:\n"
      "    metadata: {labels: {app: api}}\n" TEMPLATE_SPEC,
-     "m.yaml:5:13: error: spec.selector: Invalid value: \"app=web\": selector does not match template labels\n"},
+     "m.yaml:5:13: error: spec.selector: Invalid value: \"app=web\": selector does not match "
+     "template labels\n"},
     {"apiVersion: kubevirt.io/v1\n"
      "kind: VirtualMachineInstanceReplicaSet\n"
      "metadata: {name: web}\n"
@@ -115,7 +118,8 @@ static const struct rule_case rules[] = {
      "  selector: {matchLabels: {app: web}}\n"
      "  template:\n"
      "    metadata: {name: t}\n" TEMPLATE_SPEC,
-     "m.yaml:7:15: error: spec.template.metadata: Required value: labels: the template needs labels for "
+     "m.yaml:7:15: error: spec.template.metadata: Required value: labels: the template needs "
+     "labels for "
      "spec.selector to match\n"},
     {"apiVersion: kubevirt.io/v1\n"
      "kind: VirtualMachineInstanceReplicaSet\n"
@@ -123,8 +127,10 @@ static const struct rule_case rules[] = {
      "spec:\n"
      "  template:\n"
      "    metadata: {labels: {app: web}}\n" TEMPLATE_SPEC,
-     "m.yaml:3:18: error: metadata.name: Invalid value: \"Web_1\": a lowercase RFC 1123 subdomain must consist "
-     "of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+     "m.yaml:3:18: error: metadata.name: Invalid value: \"Web_1\": a lowercase RFC 1123 subdomain "
+     "must consist "
+     "of lower case alphanumeric characters, '-' or '.', and must start and end with an "
+     "alphanumeric "
      "character (e.g. 'example.com', regex used for validation is "
      "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')\n"
      "m.yaml:5:3: error: spec.selector: Required value\n"},
@@ -139,11 +145,14 @@ static const struct rule_case rules[] = {
      "    - {key: zone, operator: Exists, values: [a]}\n"
      "  template:\n"
      "    metadata: {labels: {app: web}}\n" TEMPLATE_SPEC,
-     "m.yaml:7:28: error: spec.selector.matchExpressions[0].operator: Unsupported value: \"Equals\": supported "
+     "m.yaml:7:28: error: spec.selector.matchExpressions[0].operator: Unsupported value: "
+     "\"Equals\": supported "
      "values: \"In\", \"NotIn\", \"Exists\", \"DoesNotExist\"\n"
-     "m.yaml:8:7: error: spec.selector.matchExpressions[1].values: Required value: must be specified when "
+     "m.yaml:8:7: error: spec.selector.matchExpressions[1].values: Required value: must be "
+     "specified when "
      "`operator` is 'In' or 'NotIn'\n"
-     "m.yaml:9:45: error: spec.selector.matchExpressions[2].values: Forbidden: may not be specified when "
+     "m.yaml:9:45: error: spec.selector.matchExpressions[2].values: Forbidden: may not be "
+     "specified when "
      "`operator` is 'Exists' or 'DoesNotExist'\n"},
     {"apiVersion: kubevirt.io/v1\n"
      "kind: VirtualMachineInstanceReplicaSet\n"
@@ -160,11 +169,15 @@ static const struct rule_case rules[] = {
      "        devices:\n"
      "          interfaces: [{name: default, masquerade: {}, macAddress: \"02:00:00:00:00:01\"}]\n"
      "      networks: [{name: default, pod: {}}]\n",
-     "m.yaml:12:26: warning: spec.template.spec.domain.firmware.uuid: pinned in a template with 3 replicas: "
-     "every replica would get the same SMBIOS UUID and cloud-init instance-id; remove it to get one per "
+     "m.yaml:12:26: warning: spec.template.spec.domain.firmware.uuid: pinned in a template with 3 "
+     "replicas: "
+     "every replica would get the same SMBIOS UUID and cloud-init instance-id; remove it to get "
+     "one per "
      "replica\n"
-     "m.yaml:14:68: warning: spec.template.spec.domain.devices.interfaces[0].macAddress: pinned in a template "
-     "with 3 replicas: every replica would get the same MAC address; remove it to get one per replica\n"},
+     "m.yaml:14:68: warning: spec.template.spec.domain.devices.interfaces[0].macAddress: pinned in "
+     "a template "
+     "with 3 replicas: every replica would get the same MAC address; remove it to get one per "
+     "replica\n"},
     {"apiVersion: kubevirt.io/v2\n"
      "kind: VirtualMachineInstanceReplicaSet\n"
      "metadata: {name: web}\n",
@@ -183,7 +196,8 @@ static const struct rule_case rules[] = {
      "        devices:\n"
      "          disks: [{name: d, volumeName: v}]\n"
      "      volumes: [{name: v, emptyDisk: {capacity: 1Gi}}]\n",
-     "m.yaml:12:26: error: spec.template.spec.domain.devices.disks[0].name: Invalid value: \"d\": no volume of "
+     "m.yaml:12:26: error: spec.template.spec.domain.devices.disks[0].name: Invalid value: \"d\": "
+     "no volume of "
      "that name in spec.volumes: every disk needs a volume\n"
      "m.yaml:12:29: error: spec.template.spec.domain.devices.disks[0].volumeName: unknown field "
      "\"volumeName\"\n"},

@@ -150,14 +150,19 @@ test_type_errors(void **state)
                     "labels: {version: 1}\n",
                     &r);
 
-    assert_string_equal(out,
-                        "t.yaml:1:7: error: name: Invalid type: expected string, got integer 12 (quote it to make it a string)\n"
-                        "t.yaml:2:8: error: count: Invalid type: expected integer, got string \"3\" (remove the quotes)\n"
-                        "t.yaml:3:5: error: on: Invalid type: expected boolean, got string \"true\" (remove the quotes)\n"
-                        "t.yaml:4:6: error: mem: Invalid type: expected quantity (a string or a number), got boolean true (quote it to make it a string)\n"
-                        "t.yaml:5:8: error: color: Unsupported value: \"blue\": supported values: \"red\", \"green\"\n"
-                        "t.yaml:6:5: error: in: Invalid type: expected object, got array\n"
-                        "t.yaml:7:19: error: labels.version: Invalid type: expected string, got integer 1 (quote it to make it a string)\n");
+    assert_string_equal(out, "t.yaml:1:7: error: name: Invalid type: expected string, got integer "
+                             "12 (quote it to make it a string)\n"
+                             "t.yaml:2:8: error: count: Invalid type: expected integer, got string "
+                             "\"3\" (remove the quotes)\n"
+                             "t.yaml:3:5: error: on: Invalid type: expected boolean, got string "
+                             "\"true\" (remove the quotes)\n"
+                             "t.yaml:4:6: error: mem: Invalid type: expected quantity (a string or "
+                             "a number), got boolean true (quote it to make it a string)\n"
+                             "t.yaml:5:8: error: color: Unsupported value: \"blue\": supported "
+                             "values: \"red\", \"green\"\n"
+                             "t.yaml:6:5: error: in: Invalid type: expected object, got array\n"
+                             "t.yaml:7:19: error: labels.version: Invalid type: expected string, "
+                             "got integer 1 (quote it to make it a string)\n");
     done(&r, out);
 }
 
@@ -167,10 +172,11 @@ test_ranges_and_quantities(void **state)
     struct result r = {0};
     char *out = run("count: 11\nmem: 64MB\nin: {name: a, port: 0}\n", &r);
 
-    assert_string_equal(out,
-                        "t.yaml:1:8: error: count: Invalid value: 11: must be less than or equal to 10\n"
-                        "t.yaml:2:6: error: mem: Invalid value: \"64MB\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'\n"
-                        "t.yaml:3:21: error: in.port: Invalid value: 0: must be greater than or equal to 1\n");
+    assert_string_equal(
+        out, "t.yaml:1:8: error: count: Invalid value: 11: must be less than or equal to 10\n"
+             "t.yaml:2:6: error: mem: Invalid value: \"64MB\": quantities must match the regular "
+             "expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'\n"
+             "t.yaml:3:21: error: in.port: Invalid value: 0: must be greater than or equal to 1\n");
     done(&r, out);
 }
 
@@ -180,11 +186,12 @@ test_unknown_ignored_rejected(void **state)
     struct result r = {0};
     char *out = run("nmae: x\nzzzzzz: 1\ngpus: []\nhostDisk: {}\nlegacy: old\n", &r);
 
-    assert_string_equal(out, "t.yaml:1:1: error: nmae: unknown field \"nmae\"; did you mean \"name\"?\n"
-                             "t.yaml:2:1: error: zzzzzz: unknown field \"zzzzzz\"\n"
-                             "t.yaml:3:1: warning: gpus: not supported by vmirsd: ignored\n"
-                             "t.yaml:4:1: error: hostDisk: Forbidden: writable shared storage\n"
-                             "t.yaml:5:1: error: legacy: unknown field \"legacy\"\n");
+    assert_string_equal(out,
+                        "t.yaml:1:1: error: nmae: unknown field \"nmae\"; did you mean \"name\"?\n"
+                        "t.yaml:2:1: error: zzzzzz: unknown field \"zzzzzz\"\n"
+                        "t.yaml:3:1: warning: gpus: not supported by vmirsd: ignored\n"
+                        "t.yaml:4:1: error: hostDisk: Forbidden: writable shared storage\n"
+                        "t.yaml:5:1: error: legacy: unknown field \"legacy\"\n");
     done(&r, out);
 }
 
@@ -205,8 +212,9 @@ test_duplicate_keys(void **state)
     struct result r = {0};
     char *out = run("name: a\ncount: 1\nname: b\nlabels:\n  app: x\n  app: y\n", &r);
 
-    assert_string_equal(out, "t.yaml:3:1: error: name: duplicate key \"name\" (first defined at line 1, column 1)\n"
-                             "t.yaml:6:3: error: labels.app: duplicate key \"app\"\n");
+    assert_string_equal(
+        out, "t.yaml:3:1: error: name: duplicate key \"name\" (first defined at line 1, column 1)\n"
+             "t.yaml:6:3: error: labels.app: duplicate key \"app\"\n");
     /* The first definition stays in force. */
     assert_string_equal(r.t.name, "a");
     assert_string_equal(labels_get(&r.t.labels, "app"), "x");
@@ -230,8 +238,10 @@ test_control_characters(void **state)
     struct result r = {0};
     char *out = run("name: \"a\\x01b\"\nwords: [\"ok\", \"nul\\0here\"]\n", &r);
 
-    assert_string_equal(out, "t.yaml:1:7: error: name: Invalid value: control character U+0001 is not allowed\n"
-                             "t.yaml:2:15: error: words[1]: Invalid value: control character U+0000 is not allowed\n");
+    assert_string_equal(
+        out,
+        "t.yaml:1:7: error: name: Invalid value: control character U+0001 is not allowed\n"
+        "t.yaml:2:15: error: words[1]: Invalid value: control character U+0000 is not allowed\n");
     assert_null(r.t.name);
     done(&r, out);
 }
@@ -243,18 +253,22 @@ test_syntax_errors(void **state)
     char *out = run("name: a\ncount: [1\n", &r);
 
     assert_int_equal(r.docs, -1);
-    assert_string_equal(out, "t.yaml:3:1: error: invalid YAML: did not find expected ',' or ']' while parsing a "
-                             "flow sequence (line 2, column 8)\n");
+    assert_string_equal(
+        out, "t.yaml:3:1: error: invalid YAML: did not find expected ',' or ']' while parsing a "
+             "flow sequence (line 2, column 8)\n");
     done(&r, out);
 
     memset(&r, 0, sizeof(r));
     out = run("in:\n\tname: a\n", &r);
-    assert_string_equal(out, "t.yaml:2:1: error: invalid YAML: tab character found; YAML indentation must use spaces\n");
+    assert_string_equal(
+        out,
+        "t.yaml:2:1: error: invalid YAML: tab character found; YAML indentation must use spaces\n");
     done(&r, out);
 
     memset(&r, 0, sizeof(r));
     out = run("name: \"bad \x80 byte\"\n", &r);
-    assert_string_equal(out, "t.yaml:1:12: error: invalid YAML: invalid leading UTF-8 octet (#80)\n");
+    assert_string_equal(out,
+                        "t.yaml:1:12: error: invalid YAML: invalid leading UTF-8 octet (#80)\n");
     done(&r, out);
 }
 
@@ -299,7 +313,8 @@ test_alias_budget(void **state)
     out = run(text, &r);
     assert_int_equal(r.diags.errors, 1);
     assert_non_null(strstr(out, "error: list[199].tags"));
-    assert_non_null(strstr(out, ": document too large: more than 200000 nodes after expanding aliases\n"));
+    assert_non_null(
+        strstr(out, ": document too large: more than 200000 nodes after expanding aliases\n"));
     free(text);
     done(&r, out);
 }
