@@ -27,7 +27,7 @@
     "masquerade or bridge"
 
 const char *const vmi_bus_names[] = {"virtio", "sata", "scsi", "usb", NULL};
-const char *const vmi_cache_names[] = {"none", "writethrough", "writeback", "directsync", NULL};
+const char *const vmi_cache_names[] = {"none", "writethrough", "writeback", NULL};
 static const char *const io_names[] = {"native", "threads", NULL};
 static const char *const pull_policy_names[] = {"Always", "IfNotPresent", "Never", NULL};
 static const char *const scheme_names[] = {"HTTP", "HTTPS", NULL};
@@ -106,7 +106,8 @@ static const struct yschema cdrom_target_schema =
 
 static const struct yfield disk_fields[] = {
     F_STR(struct disk, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
-    F_STR(struct disk, "volumeName", volume_name, .api = YAPI_LEGACY),
+    /* v1alpha2 only: PR #1570 removed it and bumped the API to v1alpha3. */
+    F_STR(struct disk, "volumeName", volume_name, .api = YAPI_V1ALPHA2),
     F_PSTRUCT(struct disk, "disk", disk, disk_target_schema),
     F_PSTRUCT(struct disk, "cdrom", cdrom, cdrom_target_schema),
     F_PSTRUCT(struct disk, "lun", lun, disk_target_schema),
@@ -126,10 +127,31 @@ static const struct yfield disk_fields[] = {
 static const struct yschema disk_schema =
     YSCHEMA(struct disk, disk_fields, offsetof(struct disk, pos), disk_check);
 
+/* KubeVirt's validateSerialNumValue / validateFirmwareSerial rule. */
+static void
+check_serial(struct yctx *c, yaml_node_t *map, const char *value)
+{
+    size_t n = value ? strlen(value) : 0;
+    bool ok = n <= 256;
+
+    for (size_t i = 0; i < n && ok; i++)
+        ok = isalnum((unsigned char) value[i]) || strchr("_.+-", value[i]);
+    if (!ok) {
+        size_t saved = ypath_push_key(c, "serial");
+
+        yerror(c, ymap_get(c, map, "serial", NULL),
+               "Invalid value: \"%s\": must be made up of the characters [A-Za-z0-9_.+-]%s", value,
+               n > 256 ? ", at most 256 of them" : "");
+        ypath_pop(c, saved);
+    }
+}
+
 static void
 disk_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct disk *d = obj;
+
+    check_serial(c, map, d->serial);
     int kinds = !!d->disk + !!d->cdrom + !!d->lun;
     yaml_node_t *k;
 
@@ -468,6 +490,7 @@ firmware_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct firmware *f = obj;
 
+    check_serial(c, map, f->serial);
     if (f->uuid && !uuid_valid(f->uuid)) {
         size_t saved = ypath_push_key(c, "uuid");
 
@@ -564,7 +587,9 @@ static const struct yfield domain_fields[] = {
     F_IGNORE("launchSecurity"),
     F_IGNORE("rebootPolicy"),
 };
-static const struct yschema domain_schema = YSCHEMA(struct domain_spec, domain_fields, NOPOS, NULL);
+static void domain_check(struct yctx *c, yaml_node_t *map, void *obj);
+static const struct yschema domain_schema =
+    YSCHEMA(struct domain_spec, domain_fields, NOPOS, domain_check);
 
 /* ---- volumes ---- */
 
@@ -606,16 +631,39 @@ check_base64_field(struct yctx *c, yaml_node_t *map, const char *key, const char
     ypath_pop(c, saved);
 }
 
+/* KubeVirt's admission limit for cloud-init user data. */
+#define CLOUD_INIT_USER_DATA_MAX 2048
+
 static void
 cloud_init_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
+    static const char *const sources[] = {"userData",    "userDataBase64",
+                                          "networkData", "networkDataBase64",
+                                          "secretRef",   "networkDataSecretRef"};
     struct cloud_init_src *ci = obj;
+    bool any = false;
 
-    if (!ci->user_data && !ci->user_data_base64 && !ci->network_data && !ci->network_data_base64 &&
-        !ymap_get(c, map, "secretRef", NULL) && !ymap_get(c, map, "networkDataSecretRef", NULL))
+    /* Presence, not parsed values: a value refused above was reported already. */
+    for (size_t i = 0; i < ARRAY_SIZE(sources); i++)
+        any = any || ymap_get(c, map, sources[i], NULL);
+    if (!any)
         yerror(c, map,
                "Required value: one of userData, userDataBase64, networkData or networkDataBase64 "
                "must be set");
+    if (ci->user_data && ci->user_data_base64)
+        yerror(c, map, "Invalid value: only one of userData and userDataBase64 may be set");
+    if (ci->network_data && ci->network_data_base64)
+        yerror(c, map, "Invalid value: only one of networkData and networkDataBase64 may be set");
+    if (ci->user_data && strlen(ci->user_data) > CLOUD_INIT_USER_DATA_MAX) {
+        size_t saved = ypath_push_key(c, "userData");
+
+        ywarning(
+            c, ymap_get(c, map, "userData", NULL),
+            "%zu bytes: KubeVirt refuses user data over %d bytes, so this manifest would not carry "
+            "over to a cluster",
+            strlen(ci->user_data), CLOUD_INIT_USER_DATA_MAX);
+        ypath_pop(c, saved);
+    }
     check_base64_field(c, map, "userDataBase64", ci->user_data_base64);
     check_base64_field(c, map, "networkDataBase64", ci->network_data_base64);
 }
@@ -993,11 +1041,6 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
     char idx[32], idx2[32];
     size_t cloud_inits = 0;
 
-    if (ymap_get(c, map, "domain", NULL) && vmi_guest_memory(s) == 0 && !s->domain.memory.guest.set)
-        yerror_at_item(c, map, (const char *[]){"domain", NULL},
-                       "Required value: memory must be set in domain.memory.guest, "
-                       "domain.resources.requests.memory or domain.resources.limits.memory");
-
     for (size_t i = 0; i < s->volumes.n; i++) {
         const struct volume *v = &s->volumes.v[i];
 
@@ -1169,3 +1212,66 @@ static const struct yfield vmi_template_fields[] = {
 };
 const struct yschema vmi_template_schema =
     YSCHEMA(struct vmi_template, vmi_template_fields, NOPOS, NULL);
+
+/* The smallest memory KubeVirt accepts anywhere ("1M"). */
+#define MEMORY_MIN 1000000
+
+static void
+check_min_memory(struct yctx *c, yaml_node_t *map, const char *const *where,
+                 const struct quantity *q)
+{
+    if (q->set && q->value < MEMORY_MIN)
+        yerror_at_item(c, map, where, "Invalid value: \"%s\": must be greater than or equal to 1M",
+                       q->text);
+}
+
+/* KubeVirt's domain rules: memory set and sane against its limit, the CPU
+ * request within its limit, secure boot only with SMM. */
+static void
+domain_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    static const char *const guest_at[] = {"memory", "guest", NULL};
+    static const char *const req_mem_at[] = {"resources", "requests", "memory", NULL};
+    static const char *const lim_mem_at[] = {"resources", "limits", "memory", NULL};
+    static const char *const req_cpu_at[] = {"resources", "requests", "cpu", NULL};
+    const struct domain_spec *d = obj;
+    const struct resources *r = &d->resources;
+
+    /* Presence, not parsed values: a value refused above was reported already. */
+    if (!ynode_dig(c, map, guest_at) && !ynode_dig(c, map, req_mem_at) &&
+        !ynode_dig(c, map, lim_mem_at))
+        yerror(c, map,
+               "Required value: memory must be set in domain.memory.guest, "
+               "domain.resources.requests.memory or domain.resources.limits.memory");
+    check_min_memory(c, map, guest_at, &d->memory.guest);
+    check_min_memory(c, map, req_mem_at, &r->req_memory);
+    check_min_memory(c, map, lim_mem_at, &r->lim_memory);
+    if (r->req_memory.set && r->lim_memory.set && r->req_memory.value > r->lim_memory.value)
+        yerror_at_item(c, map, req_mem_at,
+                       "Invalid value: \"%s\": must be less than or equal to memory limit of %s",
+                       r->req_memory.text, r->lim_memory.text);
+    if (d->memory.guest.set && r->lim_memory.set && d->memory.guest.value > r->lim_memory.value)
+        yerror_at_item(c, map, guest_at,
+                       "Invalid value: \"%s\": must be less than or equal to memory limit of %s",
+                       d->memory.guest.text, r->lim_memory.text);
+    if (r->req_cpu.set && r->lim_cpu.set && r->req_cpu.milli > r->lim_cpu.milli)
+        yerror_at_item(c, map, req_cpu_at,
+                       "Invalid value: \"%s\": must be less than or equal to cpu limit of %s",
+                       r->req_cpu.text, r->lim_cpu.text);
+
+    /* EFI secure boot is on unless switched off, and needs SMM. */
+    if (d->firmware && d->firmware->bootloader && d->firmware->bootloader->efi) {
+        const struct efi *e = d->firmware->bootloader->efi;
+        bool secure = !e->secure_boot.set || e->secure_boot.v;
+        bool smm_off = d->features && d->features->smm && d->features->smm->enabled.set &&
+                       !d->features->smm->enabled.v;
+
+        if (secure && smm_off)
+            yerror_at_item(
+                c, map,
+                (const char *[]){"firmware", "bootloader", "efi",
+                                 e->secure_boot.set ? "secureBoot" : NULL, NULL},
+                "Invalid value: true: secure boot requires SMM, which domain.features.smm "
+                "disables");
+    }
+}

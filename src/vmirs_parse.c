@@ -131,13 +131,33 @@ selector_convert(const struct label_selector *in, struct selector *out)
 }
 
 static bool
+label_ok(const char *key, const char *value)
+{
+    cleanup_free char *why_key = NULL, *why_value = NULL;
+
+    return key && kvalid_label_key(key, &why_key) == 0 &&
+           (!value || kvalid_label_value(value, &why_value) == 0);
+}
+
+/* Whether the selector passed its own validation: one that did not (and
+ * was reported) is never evaluated, as Kubernetes would not. */
+static bool
 selector_complete(const struct label_selector *s)
 {
+    for (size_t i = 0; i < s->match_labels.n; i++)
+        if (!label_ok(s->match_labels.v[i].key, s->match_labels.v[i].value))
+            return false;
     for (size_t i = 0; i < s->match_expressions.n; i++) {
         const struct label_selector_req *r = &s->match_expressions.v[i];
+        int op = sel_op_parse(r->op);
 
-        if (!r->key || !r->op || sel_op_parse(r->op) < 0)
+        if (!label_ok(r->key, NULL) || op < 0)
             return false;
+        if ((op == SEL_IN || op == SEL_NOT_IN) != (r->values.n > 0))
+            return false;
+        for (size_t j = 0; j < r->values.n; j++)
+            if (!label_ok("k", r->values.v[j]))
+                return false;
     }
     return true;
 }
