@@ -58,6 +58,12 @@ journal_detect(void)
 }
 
 void
+log_init(void)
+{
+    use_journal = journal_detect();
+}
+
+void
 log_write(enum log_level level, const char *component, const char *fmt, ...)
 {
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -73,7 +79,7 @@ log_write(enum log_level level, const char *component, const char *fmt, ...)
     if (!msg)
         return;
     if (use_journal < 0)
-        use_journal = journal_detect();
+        log_init();
     if (use_journal) {
         sd_journal_send("MESSAGE=%s: %s", component, msg, "PRIORITY=%d", prio[level],
                         "VMIRSD_COMPONENT=%s", component, "SYSLOG_IDENTIFIER=vmirsd", NULL);

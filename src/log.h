@@ -10,6 +10,10 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_D
 #define LOG_COMPONENT "vmirsd"
 #endif
 
+/* Decide where records go: the journal when JOURNAL_STREAM names our
+ * stderr, else stderr. Done on the first record if not called before. */
+void log_init(void);
+
 /* Set the most verbose level printed. */
 void log_set_level(enum log_level level);
 /* Parse "error", "warning", "info" or "debug"; -1 if none of them. */

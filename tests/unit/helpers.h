@@ -3,6 +3,7 @@
 #define VMIRS_TEST_HELPERS_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,8 +6,6 @@
 
 #include "helpers.h"
 
-#include "base64.h"
-#include "err.h"
 #include "util.h"
 
 static void
@@ -80,62 +78,14 @@ test_read_missing(void **state)
     assert_null(data);
 }
 
-static void
-test_err_wrap(void **state)
-{
-    struct vmirs_err *err = NULL;
-
-    assert_int_equal(err_set(&err, ENOENT, "open `%s`", "/x"), -1);
-    assert_int_equal(err_wrap(&err, "load manifest %s", "web.yaml"), -1);
-    assert_string_equal(err->msg, "load manifest web.yaml: open `/x`: No such file or directory");
-    assert_int_equal(err->code, ENOENT);
-    err_free(&err);
-    assert_null(err);
-    err_free(&err);
-}
-
-static void
-test_base64(void **state)
-{
-    static const struct {
-        const char *in;
-        const char *out;
-    } good[] = {
-        {"", ""},
-        {"Zg==", "f"},
-        {"Zm8=", "fo"},
-        {"Zm9v", "foo"},
-        {"aGVsbG8gd29ybGQ=", "hello world"},
-    };
-    static const char *const bad[] = {"Zg", "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "Zm 9v", "Z=g="};
-    char *out;
-    size_t len;
-
-    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
-        assert_int_equal(base64_decode(good[i].in, &out, &len), 0);
-        assert_int_equal(len, strlen(good[i].out));
-        assert_string_equal(out, good[i].out);
-        free(out);
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-        out = NULL;
-        assert_int_equal(base64_decode(bad[i], &out, &len), -1);
-        assert_null(out);
-    }
-    assert_int_equal(base64_decode("AGE=", &out, &len), 0);
-    assert_int_equal(len, 2);
-    assert_int_equal(out[0], 0);
-    assert_int_equal(out[1], 'a');
-    free(out);
-}
-
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_int64),  cmocka_unit_test(test_steal_and_cleanup),
-        cmocka_unit_test(test_write_atomic), cmocka_unit_test(test_read_missing),
-        cmocka_unit_test(test_err_wrap),     cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_parse_int64),
+        cmocka_unit_test(test_steal_and_cleanup),
+        cmocka_unit_test(test_write_atomic),
+        cmocka_unit_test(test_read_missing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
