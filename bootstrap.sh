@@ -30,7 +30,7 @@ say() { printf '\n==> %s\n' "$*"; }
 # image tools the tests and the demo run.
 PACKAGES="build-essential autoconf automake libtool pkg-config
  libvirt-dev libuv1-dev libyaml-dev libsqlite3-dev libxml2-dev libisofs-dev
- libarchive-dev libsystemd-dev libjansson-dev libcmocka-dev
+ libarchive-dev libsystemd-dev libjansson-dev libcmocka-dev libgnutls28-dev
  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
  qemu-system-x86 qemu-utils ovmf libxml2-utils sqlite3 valgrind
  dosfstools mtools syslinux syslinux-common kmod cpio xorriso man-db groff-base

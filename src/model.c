@@ -17,6 +17,8 @@ model_vmirs_free(struct vmirs *v)
         return;
     yschema_free(&vmirs_schema, v);
     selector_free(&v->selector);
+    free(v->template_hash);
+    v->template_hash = NULL;
 }
 
 void

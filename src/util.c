@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -242,4 +243,16 @@ streq0(const char *a, const char *b)
     if (!a || !b)
         return a == b;
     return strcmp(a, b) == 0;
+}
+
+void
+sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char d[32];
+
+    /* Only fails for an unknown algorithm, which SHA-256 never is. */
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, d) < 0)
+        abort();
+    for (size_t i = 0; i < sizeof(d); i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
 }

@@ -48,6 +48,9 @@ int read_file(const char *path, char **data, size_t *len);
  * fsync and rename, so readers see the old or the new content, never a mix. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/* The SHA-256 of data as 64 lower-case hex digits. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
 bool str_has_suffix(const char *s, const char *suffix);
 bool streq0(const char *a, const char *b);
 

@@ -245,6 +245,16 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
                   "Required value: name is required");
     if (!v->metadata.namespace)
         v->metadata.namespace = xstrdup("default");
+    if (v->spec.template) {
+        yaml_node_t *t = dig(c, root, (const char *[]){"spec", "template", NULL});
+        cleanup_free char *canon = ynode_canonical_json(c, t);
+        char hex[65];
+
+        /* Replicas record the hash they were made from: a new hash marks
+         * the older replicas out of date. 64 bits are plenty for that. */
+        sha256_hex(canon, strlen(canon), hex);
+        v->template_hash = xstrndup(hex, 16);
+    }
 
     v->selector_mismatch = true;
     if (!v->spec.selector || !v->spec.template)

@@ -3,6 +3,7 @@
 #include "yamlnode.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -847,6 +848,69 @@ yschema_free(const struct yschema *s, void *obj)
             break;
         }
     }
+}
+
+/* ---- canonical form ---- */
+
+static json_t *
+ynode_json(struct yctx *c, yaml_node_t *n, unsigned depth)
+{
+    json_t *j;
+
+    /* Aliases can make a small document a huge tree; the walk has bounded
+     * it already, this only guards against cycles-by-depth. */
+    if (!n || depth > 64)
+        return json_null();
+    switch (n->type) {
+    case YAML_MAPPING_NODE:
+        j = json_object();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+            const char *k = yscalar(ynode(c, p->key));
+
+            /* The first of duplicate keys wins, as in the walk. */
+            if (k && !json_object_get(j, k))
+                json_object_set_new(j, k, ynode_json(c, ynode(c, p->value), depth + 1));
+        }
+        return j;
+    case YAML_SEQUENCE_NODE:
+        j = json_array();
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+             i++)
+            json_array_append_new(j, ynode_json(c, ynode(c, *i), depth + 1));
+        return j;
+    default:
+        break;
+    }
+    switch (yscalar_type(n)) {
+    case YS_NULL:
+        return json_null();
+    case YS_BOOL:
+        return json_boolean(match_any(yscalar(n), yaml_true));
+    case YS_INT: {
+        int64_t v;
+
+        if (parse_int64(yscalar(n), INT64_MIN, INT64_MAX, &v) == 0)
+            return json_integer(v);
+        return json_string(yscalar(n));
+    }
+    case YS_FLOAT:
+        return json_real(strtod(yscalar(n), NULL));
+    default:
+        return json_stringn(yscalar(n), n->data.scalar.length);
+    }
+}
+
+char *
+ynode_canonical_json(struct yctx *c, yaml_node_t *n)
+{
+    json_t *j = ynode_json(c, n, 0);
+    char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+
+    json_decref(j);
+    if (!s)
+        abort(); /* out of memory */
+    return s;
 }
 
 /* ---- streams ---- */

@@ -119,6 +119,11 @@ void yschema_walk(struct yctx *c, yaml_node_t *map, const struct yschema *s, voi
 /* Free everything the schema describes inside obj (not obj itself). */
 void yschema_free(const struct yschema *s, void *obj);
 
+/* The node as canonical JSON (keys sorted, compact, YAML 1.1 scalars
+ * typed as Kubernetes reads them), malloc'd: equal content gives equal
+ * text whatever the layout, comments or quoting of the source. */
+char *ynode_canonical_json(struct yctx *c, yaml_node_t *n);
+
 /* Position of a node as 1-based line and column. */
 struct src_pos ynode_pos(const yaml_node_t *n);
 

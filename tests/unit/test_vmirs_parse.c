@@ -264,14 +264,55 @@ test_v1alpha2_seed(void **state)
     free(out);
 }
 
+static char *
+hash_of(const char *text)
+{
+    struct manifest_file mf;
+    char *out = parse_text(&mf, text), *h;
+
+    assert_string_equal(out, "");
+    h = strdup(first_vmirs(&mf)->template_hash);
+    manifest_file_free(&mf);
+    free(out);
+    return h;
+}
+
+static void
+test_template_hash(void **state)
+{
+    char *a = hash_of("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\n"
+                      "metadata: {name: web}\n"
+                      "spec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n"
+                      "  template:\n    metadata: {labels: {app: web}}\n" TEMPLATE_SPEC);
+    /* The same template: other layout, key order, quoting, comments, and
+     * a different replica count (not part of the template). */
+    char *b = hash_of("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\n"
+                      "metadata: {name: web}\n"
+                      "spec:\n  replicas: 5\n  selector: {matchLabels: {app: web}}\n"
+                      "  template:  # the VMI\n"
+                      "    spec: {domain: {devices: {}, memory: {guest: \"64Mi\"}}}\n"
+                      "    metadata:\n      labels:\n        'app': web\n");
+    char *c = hash_of("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\n"
+                      "metadata: {name: web}\n"
+                      "spec:\n  selector: {matchLabels: {app: web}}\n"
+                      "  template:\n    metadata: {labels: {app: web}}\n"
+                      "    spec: {domain: {devices: {}, memory: {guest: 128Mi}}}\n");
+
+    assert_int_equal(strlen(a), 16);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    free(a);
+    free(b);
+    free(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_expressions),
-        cmocka_unit_test(test_rules),
-        cmocka_unit_test(test_v1alpha2_seed),
+        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_expressions),
+        cmocka_unit_test(test_rules),         cmocka_unit_test(test_v1alpha2_seed),
+        cmocka_unit_test(test_template_hash),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
