@@ -90,7 +90,7 @@ struct disk {
     struct opt_int boot_order;
     char *serial;
     int cache; /* enum disk_cache */
-    char *io;
+    int io;    /* 1 + index in ("native", "threads"); 0 unset */
     struct opt_bool dedicated_io_thread;
     struct src_pos pos;
 };

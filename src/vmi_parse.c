@@ -741,6 +741,25 @@ static const struct yfield config_map_src_fields[] = {
     F_BOOL(struct config_map_src, "optional", optional),
     F_STR(struct config_map_src, "volumeLabel", volume_label),
 };
+/* An ISO9660 volume id: 1 to 32 printable ASCII characters. */
+static void
+check_volume_label(struct yctx *c, yaml_node_t *map, const char *label)
+{
+    size_t n = label ? strlen(label) : 1;
+    bool ok = n >= 1 && n <= 32;
+
+    for (size_t i = 0; label && i < n && ok; i++)
+        ok = label[i] >= 0x20 && label[i] < 0x7f;
+    if (!ok) {
+        size_t saved = ypath_push_key(c, "volumeLabel");
+
+        yerror(c, ymap_get(c, map, "volumeLabel", NULL),
+               "Invalid value: \"%s\": an ISO volume label is 1 to 32 printable ASCII characters",
+               label);
+        ypath_pop(c, saved);
+    }
+}
+
 /* Checks across objects run after parsing: keep where the name was written. */
 static void
 config_map_src_check(struct yctx *c, yaml_node_t *map, void *obj)
@@ -749,6 +768,7 @@ config_map_src_check(struct yctx *c, yaml_node_t *map, void *obj)
     yaml_node_t *n = ymap_get(c, map, "name", NULL);
 
     s->pos = ynode_pos(n ? n : map);
+    check_volume_label(c, map, s->volume_label);
 }
 static const struct yschema config_map_src_schema =
     YSCHEMA(struct config_map_src, config_map_src_fields, NOPOS, config_map_src_check);
@@ -765,6 +785,7 @@ secret_src_check(struct yctx *c, yaml_node_t *map, void *obj)
     yaml_node_t *n = ymap_get(c, map, "secretName", NULL);
 
     s->pos = ynode_pos(n ? n : map);
+    check_volume_label(c, map, s->volume_label);
 }
 static const struct yschema secret_src_schema =
     YSCHEMA(struct secret_src, secret_src_fields, NOPOS, secret_src_check);

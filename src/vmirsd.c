@@ -10,34 +10,43 @@
 #include "conf.h"
 #include "diag.h"
 #include "log.h"
+#include "names.h"
+#include "render.h"
 #include "validate.h"
 
 static void
 usage(FILE *out)
 {
-    fprintf(out, "Usage: vmirsd [-c FILE] [-v] [--validate PATH...]\n"
-                 "Run KubeVirt VirtualMachineInstanceReplicaSets from a spool directory as libvirt "
-                 "domains.\n"
-                 "\n"
-                 "  -c, --config FILE     configuration file (default " CONF_DEFAULT_PATH ")\n"
-                 "      --validate PATH.. check manifest files or directories and exit:\n"
-                 "                        one line per problem, exit status 1 on any error\n"
-                 "  -v, --verbose         log debug messages\n"
-                 "      --version         print the version and exit\n"
-                 "  -h, --help            print this help and exit\n");
+    fprintf(out,
+            "Usage: vmirsd [-c FILE] [-v] [--validate PATH... | --render FILE]\n"
+            "Run KubeVirt VirtualMachineInstanceReplicaSets from a spool directory as libvirt "
+            "domains.\n"
+            "\n"
+            "  -c, --config FILE     configuration file (default " CONF_DEFAULT_PATH ")\n"
+            "      --validate PATH.. check manifest files or directories and exit:\n"
+            "                        one line per problem, exit status 1 on any error\n"
+            "      --render FILE     print the domain XML of one replica of each VMIRS in FILE\n"
+            "                        as it would be created (resolving images), creating nothing\n"
+            "  -v, --verbose         log debug messages\n"
+            "      --version         print the version and exit\n"
+            "  -h, --help            print this help and exit\n");
 }
 
-enum { OPT_VALIDATE = 256, OPT_VERSION };
+enum { OPT_VALIDATE = 256, OPT_RENDER, OPT_VERSION };
 
 int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"validate", no_argument, NULL, OPT_VALIDATE},
-        {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, OPT_VERSION},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"validate", no_argument, NULL, OPT_VALIDATE},
+        {"render", required_argument, NULL, OPT_RENDER},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *conf_path = CONF_DEFAULT_PATH;
+    const char *conf_path = CONF_DEFAULT_PATH, *render = NULL;
     bool conf_given = false, validate = false, verbose = false;
     struct vmirs_conf conf;
     struct diag_list diags = {0};
@@ -55,6 +64,9 @@ main(int argc, char **argv)
         case OPT_VALIDATE:
             validate = true;
             break;
+        case OPT_RENDER:
+            render = optarg;
+            break;
         case OPT_VERSION:
             printf("vmirsd %s\n", PACKAGE_VERSION);
             return 0;
@@ -67,6 +79,10 @@ main(int argc, char **argv)
         }
     }
 
+    if (validate && render) {
+        fprintf(stderr, "vmirsd: --validate and --render cannot be combined\n");
+        return 2;
+    }
     if (validate) {
         if (optind >= argc) {
             fprintf(stderr, "vmirsd: --validate needs at least one file or directory\n");
@@ -89,6 +105,11 @@ main(int argc, char **argv)
         return 1;
     }
     log_set_level(verbose ? LOG_LEVEL_DEBUG : conf.log_level);
+    if (render) {
+        rc = render_main(&conf, render, names_rng_system, NULL, stdout, stderr);
+        conf_free(&conf);
+        return rc;
+    }
     /* The controller is the next piece of work (issue #4): say so plainly
      * rather than pretend to supervise anything. */
     log_error("the replica controller is not built yet: only --validate works in this version");

@@ -1,0 +1,59 @@
+/* Everything libvirt needs to run one replica: the replica's identity,
+ * its files in state_dir/replicas/<domain>/ (overlays, empty disks, seed
+ * ISOs) and its domain XML, from one validated VMI template. */
+#ifndef VMIRS_MATERIALIZE_H
+#define VMIRS_MATERIALIZE_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "err.h"
+#include "model.h"
+#include "names.h"
+
+/* Who a replica is. Owned strings. */
+struct replica_id {
+    char *namespace;
+    char *vmirs_name;
+    char *vmirs_uid;
+    char *vmi_name;
+    char *vmi_uid;
+    char *domain_name;
+    char *firmware_uuid; /* the template's if pinned, else random */
+    char *template_hash;
+};
+
+/* Where ConfigMaps and Secrets named by volumes are found. */
+struct materialize_objects {
+    const struct config_map *(*config_map)(void *opaque, const char *ns, const char *name);
+    const struct secret *(*secret)(void *opaque, const char *ns, const char *name);
+    void *opaque;
+};
+
+/* A new identity for a replica of v. */
+void replica_id_new(struct replica_id *id, const struct vmirs *v, names_rng_fn rng, void *opaque);
+
+/* The uid vmirsd gives a VMIRS: metadata.uid when the manifest has one,
+ * else derived from namespace/name, so it is stable across restarts. */
+char *materialize_vmirs_uid(const struct vmirs *v);
+
+void replica_id_free(struct replica_id *id);
+
+/* The domain type to write for conf's domain_type and libvirt URI:
+ * "test" on the test driver, "kvm" when the QEMU user can open /dev/kvm
+ * (auto), else "qemu" (TCG). */
+const char *materialize_domain_type(const struct vmirs_conf *conf);
+
+/* Resolve images (which may fill the image cache), create the replica's
+ * files unless dry_run, and write its domain XML to *xml. On failure the
+ * files made so far are removed. */
+int materialize_replica(const struct vmirs_conf *conf, const char *domain_type,
+                        const struct vmirs *v, const struct materialize_objects *objs,
+                        const struct replica_id *id, bool dry_run, char **xml,
+                        struct vmirs_err **err);
+
+/* Remove the replica's files (its directory); harmless when absent. */
+int materialize_remove(const struct vmirs_conf *conf, const char *domain_name,
+                       struct vmirs_err **err);
+
+#endif
