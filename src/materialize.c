@@ -332,8 +332,8 @@ make_config_iso(const struct plan_disk *k, const struct replica_id *id,
 
         label = v->config_map->volume_label ? v->config_map->volume_label : "cfgdata";
         if (!cm && !(v->config_map->optional.set && v->config_map->optional.v))
-            return err_set(err, 0, "volume `%s`: ConfigMap \"%s/%s\" not found", v->name,
-                           id->namespace, v->config_map->name);
+            return err_set(err, 0, "ConfigMap \"%s/%s\" not found", id->namespace,
+                           v->config_map->name);
         if (cm) {
             files = xcalloc(cm->data.n + cm->binary_data.n, sizeof(*files));
             decoded = xcalloc(cm->binary_data.n + 1, sizeof(char *));
@@ -353,8 +353,8 @@ make_config_iso(const struct plan_disk *k, const struct replica_id *id,
 
         label = v->secret->volume_label ? v->secret->volume_label : "cfgdata";
         if (!se && !(v->secret->optional.set && v->secret->optional.v))
-            return err_set(err, 0, "volume `%s`: Secret \"%s/%s\" not found", v->name,
-                           id->namespace, v->secret->secret_name);
+            return err_set(err, 0, "Secret \"%s/%s\" not found", id->namespace,
+                           v->secret->secret_name);
         if (se) {
             files = xcalloc(se->items.n, sizeof(*files));
             for (size_t i = 0; i < se->items.n; i++)

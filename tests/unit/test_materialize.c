@@ -1,0 +1,301 @@
+/* One replica from a template: its files, its domain XML with KubeVirt's
+ * defaults, cleanup on failure, and libvirt accepting the result. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "manifest_helpers.h"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "materialize.h"
+#include "seediso.h"
+#include "util.h"
+
+static const char *const manifest =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {greeting: hello}\n"
+    "---\n"
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {token: s3cr3t}\n"
+    "---\n"
+    "apiVersion: kubevirt.io/v1\n"
+    "kind: VirtualMachineInstanceReplicaSet\n"
+    "metadata: {name: web}\n"
+    "spec:\n"
+    "  replicas: 2\n"
+    "  selector: {matchLabels: {app: web}}\n"
+    "  template:\n"
+    "    metadata: {name: front, labels: {app: web}}\n"
+    "    spec:\n"
+    "      domain:\n"
+    "        resources: {requests: {memory: 128Mi, cpu: 1500m}}\n"
+    "        devices:\n"
+    "          disks:\n"
+    "          - {name: root, disk: {bus: virtio}, bootOrder: 1}\n"
+    "          - {name: seed, cdrom: {}}\n"
+    "          - {name: scratch, disk: {bus: virtio}}\n"
+    "          - {name: cfg, disk: {bus: scsi}, serial: CFG}\n"
+    "      volumes:\n"
+    "      - {name: root, ephemeral: {persistentVolumeClaim: {claimName: base.qcow2}}}\n"
+    "      - {name: seed, cloudInitNoCloud: {userData: \"#!/bin/sh\\necho hi\\n\"}}\n"
+    "      - {name: scratch, emptyDisk: {capacity: 64Mi}}\n"
+    "      - {name: cfg, configMap: {name: app}}\n"
+    "      - {name: creds, secret: {secretName: creds, volumeLabel: creds}}\n";
+
+static struct {
+    char *tmp;
+    struct vmirs_conf conf;
+    struct manifest_file mf;
+    char *out;
+} g;
+
+static const struct config_map *
+cm(void *opaque, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < g.mf.nobjs; i++)
+        if (g.mf.objs[i].kind == KOBJ_CONFIG_MAP && streq0(g.mf.objs[i].name, name))
+            return g.mf.objs[i].u.config_map;
+    return NULL;
+}
+
+static const struct secret *
+secret(void *opaque, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < g.mf.nobjs; i++)
+        if (g.mf.objs[i].kind == KOBJ_SECRET && streq0(g.mf.objs[i].name, name))
+            return g.mf.objs[i].u.secret;
+    return NULL;
+}
+
+static void
+counting_rng(void *buf, size_t n, void *opaque)
+{
+    unsigned *next = opaque;
+
+    for (size_t i = 0; i < n; i++)
+        ((unsigned char *) buf)[i] = (unsigned char) (*next)++;
+}
+
+static int
+setup(void **state)
+{
+    struct diag_list d = {0};
+    char *conf = NULL, *cmd = NULL;
+
+    g.tmp = tmpdir_make();
+    conf = xasprintf("state_dir = %s/state\nimage_dir = %s/images\nclaim_dir = %s/claims\n"
+                     "libvirt_uri = test:///default\n",
+                     g.tmp, g.tmp, g.tmp);
+    free(write_tmpfile(g.tmp, "vmirsd.conf", conf));
+    free(conf);
+    conf = xasprintf("%s/vmirsd.conf", g.tmp);
+    assert_int_equal(conf_load(&g.conf, conf, false, &d), 0);
+    free(conf);
+    cmd = xasprintf("mkdir -p %s/claims && qemu-img create -q -f qcow2 %s/claims/base.qcow2 16M",
+                    g.tmp, g.tmp);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    g.out = parse_text(&g.mf, manifest);
+    assert_string_equal(g.out, "");
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    manifest_file_free(&g.mf);
+    free(g.out);
+    conf_free(&g.conf);
+    tmpdir_remove(g.tmp);
+    seediso_finish();
+    return 0;
+}
+
+static void
+test_identity(void **state)
+{
+    unsigned next = 0;
+    struct replica_id id;
+    char *uid;
+
+    replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
+    assert_string_equal(id.vmi_name, "frontbcdfg");
+    assert_string_equal(id.domain_name, "default_frontbcdfg");
+    assert_string_equal(id.vmi_uid, "05060708-090a-4b0c-8d0e-0f1011121314");
+    assert_string_equal(id.firmware_uuid, "15161718-191a-4b1c-9d1e-1f2021222324");
+    assert_string_equal(id.template_hash, first_vmirs(&g.mf)->template_hash);
+    /* The VMIRS uid is derived from its name: the same after a restart. */
+    uid = materialize_vmirs_uid(first_vmirs(&g.mf));
+    assert_string_equal(id.vmirs_uid, uid);
+    assert_int_equal(strlen(uid), 36);
+    assert_int_equal(uid[14], '5');
+    free(uid);
+    replica_id_free(&id);
+}
+
+static void
+test_files_and_xml(void **state)
+{
+    unsigned next = 0;
+    struct replica_id id;
+    struct vmirs_err *err = NULL;
+    struct materialize_objects objs = {cm, secret, NULL};
+    char *xml = NULL, *dir, *path, *cmd, *data = NULL;
+    struct stat st;
+
+    replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
+    if (materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &id, false, &xml, &err) < 0)
+        fail_msg("%s", err->msg);
+    dir = xasprintf("%s/state/replicas/default_frontbcdfg", g.tmp);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0711);
+
+    /* The ephemeral overlay is backed by the claim, read-only. */
+    cmd = xasprintf("qemu-img info %s/root.qcow2 | grep -q 'backing file: %s/claims/base.qcow2'",
+                    dir, g.tmp);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    /* The empty disk has the capacity asked for. */
+    cmd = xasprintf("qemu-img info %s/scratch.qcow2 | grep -q 'virtual size: 64 MiB'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    path = xasprintf("%s/seed.iso", dir);
+    assert_int_equal(stat(path, &st), 0);
+    free(path);
+
+    /* KubeVirt's targets: virtio disks vda, vdb; sata and scsi share sd*. */
+    assert_non_null(strstr(xml, "<target dev=\"vda\" bus=\"virtio\"/>"));
+    assert_non_null(strstr(xml, "<target dev=\"sda\" bus=\"sata\"/>"));
+    assert_non_null(strstr(xml, "<target dev=\"vdb\" bus=\"virtio\"/>"));
+    assert_non_null(strstr(xml, "<target dev=\"sdb\" bus=\"scsi\"/>"));
+    /* The secret volume has no disk: it gets a default one, sata, last. */
+    assert_non_null(strstr(xml, "<target dev=\"sdc\" bus=\"sata\"/>"));
+    assert_non_null(strstr(xml, "<controller type=\"scsi\" model=\"virtio-scsi\"/>"));
+    /* cdrom is read-only by default. */
+    assert_non_null(strstr(xml, "device=\"cdrom\">"));
+    assert_non_null(strstr(xml, "<readonly/>"));
+    /* 1500m of CPU request -> 2 sockets; memory from the request. */
+    assert_non_null(strstr(xml, "<vcpu placement=\"static\">2</vcpu>"));
+    assert_non_null(strstr(xml, "<topology sockets=\"2\" dies=\"1\" cores=\"1\" threads=\"1\"/>"));
+    assert_non_null(strstr(xml, "<memory unit=\"b\">134217728</memory>"));
+    /* One default interface on the pod network (user mode here). */
+    assert_non_null(strstr(xml, "<interface type=\"user\">"));
+    assert_non_null(
+        strstr(xml, "<entry name=\"uuid\">15161718-191a-4b1c-9d1e-1f2021222324</entry>"));
+    assert_non_null(strstr(xml, "<type arch=\"x86_64\" machine=\"q35\">hvm</type>"));
+    /* Secret data never appears in the XML. */
+    assert_null(strstr(xml, "s3cr3t"));
+
+    /* The whole replica goes with its directory. */
+    assert_int_equal(materialize_remove(&g.conf, id.domain_name, &err), 0);
+    assert_int_equal(stat(dir, &st), -1);
+    assert_int_equal(materialize_remove(&g.conf, id.domain_name, &err), 0);
+    free(data);
+    free(dir);
+    free(xml);
+    replica_id_free(&id);
+}
+
+static void
+quiet(void *opaque, virErrorPtr e)
+{
+}
+
+static void
+test_test_driver_accepts_it(void **state)
+{
+    unsigned next = 0;
+    struct replica_id id;
+    struct vmirs_err *err = NULL;
+    struct materialize_objects objs = {cm, secret, NULL};
+    char *xml = NULL;
+    virConnectPtr conn;
+    virDomainPtr dom;
+
+    assert_string_equal(materialize_domain_type(&g.conf), "test");
+    replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
+    assert_int_equal(
+        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &id, true, &xml, &err), 0);
+    virSetErrorFunc(NULL, quiet);
+    conn = virConnectOpen("test:///default");
+    assert_non_null(conn);
+    dom = virDomainCreateXML(conn, xml, 0);
+    if (!dom)
+        fail_msg("%s\n%s", virGetLastErrorMessage(), xml);
+    assert_string_equal(virDomainGetName(dom), "default_frontbcdfg");
+    virDomainDestroy(dom);
+    virDomainFree(dom);
+    virConnectClose(conn);
+    free(xml);
+    replica_id_free(&id);
+}
+
+static void
+test_dry_run_creates_nothing(void **state)
+{
+    unsigned next = 0;
+    struct replica_id id;
+    struct vmirs_err *err = NULL;
+    char *xml = NULL, *replicas = xasprintf("%s/state/replicas", g.tmp);
+    struct stat st;
+
+    /* No objects at all: a dry run builds no ISO, so it needs none. */
+    replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
+    assert_int_equal(
+        materialize_replica(&g.conf, "qemu", first_vmirs(&g.mf), NULL, &id, true, &xml, &err), 0);
+    assert_non_null(strstr(xml, "<domain type=\"qemu\">"));
+    /* Under TCG the CPU model is the emulator's default: no mode. */
+    assert_non_null(strstr(xml, "<cpu>"));
+    if (stat(replicas, &st) == 0) {
+        char *dir = xasprintf("%s/%s", replicas, id.domain_name);
+
+        assert_int_equal(stat(dir, &st), -1);
+        free(dir);
+    }
+    free(replicas);
+    free(xml);
+    replica_id_free(&id);
+}
+
+static void
+test_failure_leaves_nothing(void **state)
+{
+    unsigned next = 0;
+    struct replica_id id;
+    struct vmirs_err *err = NULL;
+    struct materialize_objects none = {cm, secret, NULL};
+    char *xml = NULL, *dir;
+    struct stat st;
+
+    /* The ConfigMap lookup finds nothing: the create fails, and the files
+     * made before it (overlay, empty disk, seed) are removed. */
+    none.config_map = (const struct config_map *(*) (void *, const char *, const char *) ) secret;
+    replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
+    assert_int_equal(
+        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &none, &id, false, &xml, &err),
+        -1);
+    assert_string_equal(err->msg, "replica `default_frontbcdfg`: volume `cfg`: ConfigMap "
+                                  "\"default/app\" not found");
+    dir = xasprintf("%s/state/replicas/%s", g.tmp, id.domain_name);
+    assert_int_equal(stat(dir, &st), -1);
+    free(dir);
+    err_free(&err);
+    replica_id_free(&id);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_files_and_xml),
+        cmocka_unit_test(test_test_driver_accepts_it),
+        cmocka_unit_test(test_dry_run_creates_nothing),
+        cmocka_unit_test(test_failure_leaves_nothing),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
