@@ -322,7 +322,7 @@ make_config_iso(const struct plan_disk *k, const struct replica_id *id,
     const struct volume *v = k->vol;
     struct seediso_file *files = NULL;
     char **decoded = NULL;
-    size_t n = 0;
+    size_t n = 0, ndecoded = 0;
     const char *label;
     int rc;
 
@@ -336,7 +336,8 @@ make_config_iso(const struct plan_disk *k, const struct replica_id *id,
                            v->config_map->name);
         if (cm) {
             files = xcalloc(cm->data.n + cm->binary_data.n, sizeof(*files));
-            decoded = xcalloc(cm->binary_data.n + 1, sizeof(char *));
+            decoded = xcalloc(cm->binary_data.n, sizeof(char *));
+            ndecoded = cm->binary_data.n;
             for (size_t i = 0; i < cm->data.n; i++)
                 files[n++] = (struct seediso_file){cm->data.v[i].key, cm->data.v[i].value,
                                                    strlen(cm->data.v[i].value)};
@@ -363,7 +364,8 @@ make_config_iso(const struct plan_disk *k, const struct replica_id *id,
         }
     }
     rc = seediso_write(k->source, label, files, n, err);
-    for (size_t i = 0; decoded && decoded[i]; i++)
+    /* One slot per binaryData key; a key that failed to decode stays NULL. */
+    for (size_t i = 0; i < ndecoded; i++)
         free(decoded[i]);
     free(decoded);
     free(files);
