@@ -17,7 +17,8 @@
 #include "util.h"
 
 static const char *const manifest =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {greeting: hello}\nbinaryData: {blob: AAEC}\n"
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {greeting: hello}\nbinaryData: "
+    "{blob: AAEC}\n"
     "---\n"
     "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {token: s3cr3t}\n"
     "---\n"
