@@ -2066,6 +2066,15 @@ fail:
 static int
 image_mkdir(const char *dir, struct vmirs_err **err)
 {
+    cleanup_free char *p = xstrdup(dir);
+
+    /* Parents too: the cache may be the first thing made in state_dir. */
+    for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return err_set(err, errno, "create directory %s", p);
+        *s = '/';
+    }
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return err_set(err, errno, "create directory %s", dir);
     return 0;
