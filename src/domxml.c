@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dommeta.h"
 #include "util.h"
 
 /* The writer with a sticky failure flag: after the first error every call
@@ -270,26 +271,29 @@ write_devices(struct xw *x, const struct domxml *d)
 }
 
 /* The owner record that says which VMIRS a domain belongs to; vmirsd
- * reads it back with virDomainGetMetadata. User strings are attribute
- * values only, never element names. */
+ * reads it back with virDomainGetMetadata. dommeta writes it, so that
+ * the element created with the domain and the one virt sets later
+ * (adopt, release) are the same, and checks the bounds its parser
+ * enforces. */
 static void
 write_metadata(struct xw *x, const struct domxml *d)
 {
+    /* A borrowed view: dommeta's fields are owned strings, but
+     * dommeta_write only reads them. */
+    const struct dommeta m = {
+        .owner_namespace = (char *) d->vmirs_namespace,
+        .owner_name = (char *) d->vmirs_name,
+        .owner_uid = (char *) d->vmirs_uid,
+        .vmi_name = (char *) d->vmi_name,
+        .vmi_uid = (char *) d->vmi_uid,
+        .slot = d->slot,
+        .template_hash = (char *) d->template_hash,
+        .labels = d->labels ? *d->labels : (struct labels){0},
+    };
+
     xw_start(x, "metadata");
-    if (!x->failed && xmlTextWriterStartElementNS(x->w, X("vmirs"), X("replica"), X(DOMXML_NS)) < 0)
+    if (!x->failed && dommeta_write(x->w, &m) < 0)
         x->failed = true;
-    xw_start(x, "vmirs:owner");
-    xw_attr(x, "namespace", d->vmirs_namespace);
-    xw_attr(x, "name", d->vmirs_name);
-    xw_attr(x, "uid", d->vmirs_uid);
-    xw_end(x);
-    xw_empty(x, "vmirs:vmi", "name", d->vmi_name, "uid", d->vmi_uid);
-    xw_empty(x, "vmirs:template", "hash", d->template_hash, NULL, NULL);
-    xw_start(x, "vmirs:labels");
-    for (size_t i = 0; d->labels && i < d->labels->n; i++)
-        xw_empty(x, "vmirs:label", "key", d->labels->v[i].key, "value", d->labels->v[i].value);
-    xw_end(x);
-    xw_end(x);
     xw_end(x);
 }
 

@@ -65,6 +65,7 @@ struct domxml {
     /* What the metadata records: who owns the replica. */
     const char *vmirs_namespace, *vmirs_name, *vmirs_uid;
     const char *vmi_name, *vmi_uid;
+    unsigned slot; /* the replica slot the VMI fills */
     const char *template_hash;
     const struct labels *labels;
 };

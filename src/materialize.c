@@ -571,6 +571,7 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
     x.vmi_name = id->vmi_name;
     x.vmi_uid = id->vmi_uid;
     x.template_hash = id->template_hash;
+    x.slot = id->slot;
     x.labels = &v->spec.template->metadata.labels;
     rc = domxml_build(&x, xml, err);
 

@@ -21,6 +21,7 @@ struct replica_id {
     char *domain_name;
     char *firmware_uuid; /* the template's if pinned, else random */
     char *template_hash;
+    unsigned slot; /* the replica slot it fills (crash-loop backoff) */
 };
 
 /* Where ConfigMaps and Secrets named by volumes are found. */

@@ -349,6 +349,7 @@ struct vmirs {
     struct vmirs_spec spec;
     struct selector selector; /* spec.selector, converted by validation */
     bool selector_mismatch;   /* selector missing, invalid or not matching the template */
+    unsigned selector_errors; /* errors reported for a missing or non-matching selector */
     char *template_hash;      /* 16 hex digits of SHA-256 over the canonical spec.template */
 };
 

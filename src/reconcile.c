@@ -28,7 +28,7 @@ reconcile_is_ready(const struct observed *o)
 }
 
 static bool
-reconcile_owned(const struct desired *d, const struct observed *o)
+reconcile_owned(const struct reconcile_desired *d, const struct observed *o)
 {
     return o->owner_uid && d->uid && strcmp(o->owner_uid, d->uid) == 0;
 }
@@ -96,7 +96,7 @@ reconcile_emit(struct reconcile_result *out, enum action_kind kind, struct recon
 }
 
 void
-reconcile(const struct desired *d, const struct observed *obs, size_t n,
+reconcile(const struct reconcile_desired *d, const struct observed *obs, size_t n,
           struct reconcile_result *out)
 {
     /* One scratch list per action kind plus the active replicas; a domain

@@ -32,7 +32,7 @@ struct observed {
     int64_t ready_since_ms; /* when it last became ready; 0 if not ready */
 };
 
-struct desired {
+struct reconcile_desired {
     const char *uid;
     int64_t replicas;                /* spec.replicas with the default of 1 applied */
     bool paused;                     /* spec.paused */
@@ -84,7 +84,7 @@ struct reconcile_result {
  * Actions come grouped RELEASE, ADOPT, REAP, DELETE; by name within a group,
  * DELETE in victim order. Adopted domains may also be reaped or deleted in
  * the same pass. Names point into obs; nothing else of obs is kept. */
-void reconcile(const struct desired *d, const struct observed *obs, size_t n,
+void reconcile(const struct reconcile_desired *d, const struct observed *obs, size_t n,
                struct reconcile_result *out);
 
 void reconcile_result_free(struct reconcile_result *r);

@@ -86,8 +86,9 @@ static const struct yschema label_selector_schema =
 
 static const struct yfield vmirs_spec_fields[] = {
     F_INT(struct vmirs_spec, "replicas", replicas, 0, INT32_MAX),
-    F_PSTRUCT(struct vmirs_spec, "selector", selector, label_selector_schema,
-              .flags = YFL_REQUIRED),
+    /* Required, but reported by vmirs_check: vmirsd runs a VMIRS without
+     * one as doing nothing (SelectorMismatch), so the error is counted. */
+    F_PSTRUCT(struct vmirs_spec, "selector", selector, label_selector_schema),
     F_BOOL(struct vmirs_spec, "paused", paused),
     F_PSTRUCT(struct vmirs_spec, "template", template, vmi_template_schema, .flags = YFL_REQUIRED),
 };
@@ -257,6 +258,13 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
     }
 
     v->selector_mismatch = true;
+    if (!v->spec.selector && ymap_get(c, root, "spec", NULL)) {
+        size_t saved = ypath_push_key(c, "spec.selector");
+
+        yerror(c, ymap_get(c, root, "spec", NULL), "Required value");
+        ypath_pop(c, saved);
+        v->selector_errors++;
+    }
     if (!v->spec.selector || !v->spec.template)
         return;
     if (!selector_complete(v->spec.selector))
@@ -266,12 +274,14 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
     if (tl->n == 0) {
         report_at(c, root, (const char *[]){"spec", "template", "metadata", NULL}, false,
                   "Required value: labels: the template needs labels for spec.selector to match");
+        v->selector_errors++;
         return;
     }
     sel = selector_string(&v->selector);
     if (!selector_matches(&v->selector, tl)) {
         report_at(c, root, (const char *[]){"spec", "selector", NULL}, false,
                   "Invalid value: \"%s\": selector does not match template labels", sel);
+        v->selector_errors++;
         return;
     }
     v->selector_mismatch = false;

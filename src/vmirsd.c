@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "diag.h"
 #include "log.h"
 #include "names.h"
@@ -110,9 +111,7 @@ main(int argc, char **argv)
         conf_free(&conf);
         return rc;
     }
-    /* The controller is the next piece of work (issue #4): say so plainly
-     * rather than pretend to supervise anything. */
-    log_error("the replica controller is not built yet: only --validate works in this version");
+    rc = daemon_run(&conf, conf_path, conf_given);
     conf_free(&conf);
-    return 1;
+    return rc;
 }

@@ -152,7 +152,7 @@ run_one(const struct rcase *c, bool reversed)
     struct selector sel = {0};
     struct labels labels[MAX_OBS] = {{0}};
     struct observed obs[MAX_OBS] = {{0}};
-    struct desired d = {
+    struct reconcile_desired d = {
         .uid = ME,
         .replicas = c->replicas,
         .paused = c->paused,
@@ -765,7 +765,7 @@ static void
 test_empty_input(void **state)
 {
     struct selector sel = {0};
-    struct desired d = {.uid = ME, .replicas = 0, .selector = &sel};
+    struct reconcile_desired d = {.uid = ME, .replicas = 0, .selector = &sel};
     struct reconcile_result r;
 
     reconcile(&d, NULL, 0, &r);

@@ -1,0 +1,1239 @@
+#include "config.h"
+
+#define LOG_COMPONENT "controller"
+
+#include "controller.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <libvirt/libvirt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "desired.h"
+#include "materialize.h"
+#include "reconcile.h"
+#include "util.h"
+#include "vmirs_parse.h"
+
+#include "log.h"
+
+/* A create that vmirsd recorded (its replica directory) but whose domain
+ * is not there after a restart may still be finishing inside libvirtd.
+ * It counts as pending this long before it is given up and removed. */
+#define INTENT_GRACE_MS 60000
+
+#define OWNER_FILE "owner"
+
+/* One domain with vmirsd metadata, or a create in flight. */
+struct replica {
+    char *name;
+    char *namespace;
+    struct dommeta meta;
+    enum replica_phase phase;
+    bool ready;
+    bool deleting; /* shutdown, destroy or reap under way */
+    bool creating; /* create in flight */
+    bool intent;   /* recorded before a restart, not (yet) seen in libvirt */
+    int64_t created_ms, started_ms, ready_since_ms;
+    unsigned gen; /* the resync generation that last saw it */
+    uv_timer_t *grace;
+    struct controller *c;
+};
+
+/* One VMIRS the controller knows, desired or being removed. */
+struct rs {
+    char *namespace, *name, *uid;
+    const struct vmirs *spec; /* in the desired set; NULL once removed */
+    bool removed;
+    bool dirty;
+    unsigned batch;    /* slow start: creates allowed in this batch */
+    unsigned inflight; /* creates running */
+    bool batch_failed;
+    struct backoff *slots;
+    size_t nslots;
+    bool paused_seen, mismatch_seen, invalid_seen;
+    int64_t grace_ms; /* terminationGracePeriodSeconds of the spec last in force */
+};
+
+struct controller {
+    uv_loop_t *loop;
+    const struct vmirs_conf *conf;
+    const char *type;
+    struct virt *v;
+    const struct virt_ops *ops;
+    struct workq *q;
+    struct desired desired;
+    struct replica **reps;
+    size_t nreps;
+    struct rs **sets;
+    size_t nsets;
+    bool connected, listed, listing, synced, spool_settled, stopping;
+    unsigned gen;
+    size_t inflight;
+    uv_timer_t pass_timer, resync_timer, retry_timer;
+    int open_handles;
+    void (*stop_done)(void *opaque);
+    void *stop_opaque;
+};
+
+static void schedule_pass(struct controller *c);
+static void maybe_stopped(struct controller *c);
+
+static int64_t
+now_ms(const struct controller *c)
+{
+    return (int64_t) uv_now(c->loop);
+}
+
+/* ---- replicas ---- */
+
+static struct replica *
+rep_find(struct controller *c, const char *name)
+{
+    for (size_t i = 0; i < c->nreps; i++)
+        if (strcmp(c->reps[i]->name, name) == 0)
+            return c->reps[i];
+    return NULL;
+}
+
+static struct replica *
+rep_add(struct controller *c, const char *name)
+{
+    struct replica *r = xcalloc(1, sizeof(*r));
+    const char *us = strchr(name, '_');
+
+    r->name = xstrdup(name);
+    r->namespace = us ? xstrndup(name, (size_t) (us - name)) : xstrdup("default");
+    r->c = c;
+    r->created_ms = now_ms(c);
+    c->reps = xrealloc(c->reps, (c->nreps + 1) * sizeof(*c->reps));
+    c->reps[c->nreps++] = r;
+    return r;
+}
+
+static void
+on_grace_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+rep_cancel_grace(struct replica *r)
+{
+    if (r->grace) {
+        uv_close((uv_handle_t *) r->grace, on_grace_closed);
+        r->grace = NULL;
+    }
+}
+
+static void
+rep_remove(struct controller *c, struct replica *r)
+{
+    for (size_t i = 0; i < c->nreps; i++) {
+        if (c->reps[i] == r) {
+            memmove(&c->reps[i], &c->reps[i + 1], (c->nreps - i - 1) * sizeof(*c->reps));
+            c->nreps--;
+            break;
+        }
+    }
+    rep_cancel_grace(r);
+    dommeta_free(&r->meta);
+    free(r->namespace);
+    free(r->name);
+    free(r);
+}
+
+/* SPEC section 3: phase from libvirt's state and reason. */
+static enum replica_phase
+phase_of_state(int state, int reason, bool *ready)
+{
+    *ready = false;
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+    case VIR_DOMAIN_PMSUSPENDED:
+        *ready = state != VIR_DOMAIN_PMSUSPENDED;
+        return PHASE_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+        /* Paused for an error (KVM's emulation failure shows as
+         * "unknown") is a failed replica; paused by a user or for an
+         * operation is running, not ready. */
+        switch (reason) {
+        case VIR_DOMAIN_PAUSED_UNKNOWN:
+        case VIR_DOMAIN_PAUSED_IOERROR:
+        case VIR_DOMAIN_PAUSED_CRASHED:
+        case VIR_DOMAIN_PAUSED_POSTCOPY_FAILED:
+            return PHASE_FAILED;
+        default:
+            return PHASE_RUNNING;
+        }
+    case VIR_DOMAIN_SHUTOFF:
+        return reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN ? PHASE_SUCCEEDED : PHASE_FAILED;
+    case VIR_DOMAIN_CRASHED:
+        return PHASE_FAILED;
+    default:
+        return PHASE_PENDING;
+    }
+}
+
+static void
+rep_set_phase(struct controller *c, struct replica *r, enum replica_phase phase, bool ready)
+{
+    int64_t now = now_ms(c);
+
+    if (phase == PHASE_RUNNING && r->phase != PHASE_RUNNING)
+        r->started_ms = now;
+    if (ready && !r->ready)
+        r->ready_since_ms = now;
+    if (!ready)
+        r->ready_since_ms = 0;
+    r->phase = phase;
+    r->ready = ready;
+}
+
+/* ---- replica sets ---- */
+
+static struct rs *
+rs_find_uid(struct controller *c, const char *uid)
+{
+    for (size_t i = 0; uid && i < c->nsets; i++)
+        if (strcmp(c->sets[i]->uid, uid) == 0)
+            return c->sets[i];
+    return NULL;
+}
+
+static struct rs *
+rs_find(struct controller *c, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < c->nsets; i++)
+        if (strcmp(c->sets[i]->namespace, ns) == 0 && strcmp(c->sets[i]->name, name) == 0)
+            return c->sets[i];
+    return NULL;
+}
+
+static void
+rs_free(struct rs *s)
+{
+    free(s->namespace);
+    free(s->name);
+    free(s->uid);
+    free(s->slots);
+    free(s);
+}
+
+static void
+mark_dirty(struct controller *c, struct rs *s)
+{
+    if (!s)
+        return;
+    s->dirty = true;
+    schedule_pass(c);
+}
+
+/* The set a replica belongs to, or for an ownerless one, the first set of
+ * its namespace that might adopt it. */
+static void
+mark_replica_dirty(struct controller *c, const struct replica *r)
+{
+    struct rs *s = rs_find_uid(c, r->meta.owner_uid);
+
+    if (s) {
+        mark_dirty(c, s);
+        return;
+    }
+    for (size_t i = 0; i < c->nsets; i++)
+        if (strcmp(c->sets[i]->namespace, r->namespace) == 0)
+            mark_dirty(c, c->sets[i]);
+}
+
+static const char *
+event_name(const struct rs *s)
+{
+    static char buf[512];
+
+    snprintf(buf, sizeof(buf), "%s/%s", s->namespace, s->name);
+    return buf;
+}
+
+/* Events in the seed document's wording; persisted by the store later. */
+static void rs_event(const struct rs *s, bool warning, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+rs_event(const struct rs *s, bool warning, const char *reason, const char *fmt, ...)
+{
+    cleanup_free char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    if (warning)
+        log_warn("%s: %s: %s", event_name(s), reason, msg ? msg : "?");
+    else
+        log_info("%s: %s: %s", event_name(s), reason, msg ? msg : "?");
+}
+
+/* ---- work items ---- */
+
+enum job_kind { JOB_CREATE, JOB_SHUTDOWN, JOB_DESTROY, JOB_REAP, JOB_SET_META, JOB_LIST, JOB_GET };
+
+struct job {
+    enum job_kind kind;
+    struct controller *c;
+    char *name;
+    /* JOB_CREATE */
+    struct replica_id id;
+    unsigned slot;
+    char *ns, *vmirs_name;
+    char **files; /* manifest contents the replica needs, parsed in the worker */
+    size_t nfiles;
+    /* JOB_SET_META */
+    struct dommeta meta;
+    /* JOB_LIST, JOB_GET */
+    struct virt_domain *doms;
+    size_t ndoms;
+    struct virt_domain one;
+};
+
+static void
+job_free(struct job *j)
+{
+    free(j->name);
+    replica_id_free(&j->id);
+    free(j->ns);
+    free(j->vmirs_name);
+    for (size_t i = 0; i < j->nfiles; i++)
+        free(j->files[i]);
+    free(j->files);
+    dommeta_free(&j->meta);
+    for (size_t i = 0; i < j->ndoms; i++)
+        virt_domain_free(&j->doms[i]);
+    free(j->doms);
+    virt_domain_free(&j->one);
+    free(j);
+}
+
+static int
+err_to_msg(struct vmirs_err **err, char **errmsg)
+{
+    *errmsg = xstrdup(*err && (*err)->msg ? (*err)->msg : "unknown error");
+    err_free(err);
+    return -1;
+}
+
+/* Lookups over manifests parsed inside the worker. */
+struct parsed {
+    struct manifest_file *mf;
+    size_t n;
+};
+
+static const void *
+parsed_find(struct parsed *p, enum kobj_kind kind, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        for (size_t j = 0; j < p->mf[i].nobjs; j++) {
+            const struct kobj *o = &p->mf[i].objs[j];
+
+            if (o->kind == kind && streq0(o->namespace, ns) && streq0(o->name, name))
+                return o->u.vmirs;
+        }
+    return NULL;
+}
+
+static const struct config_map *
+parsed_config_map(void *opaque, const char *ns, const char *name)
+{
+    return parsed_find(opaque, KOBJ_CONFIG_MAP, ns, name);
+}
+
+static const struct secret *
+parsed_secret(void *opaque, const char *ns, const char *name)
+{
+    return parsed_find(opaque, KOBJ_SECRET, ns, name);
+}
+
+static int
+write_owner_file(const struct vmirs_conf *conf, const struct job *j, struct vmirs_err **err)
+{
+    cleanup_free char *path =
+        xasprintf("%s/replicas/%s/%s", conf->state_dir, j->id.domain_name, OWNER_FILE);
+    cleanup_free char *text = xasprintf("%s\n%u\n", j->id.vmirs_uid, j->slot);
+
+    if (write_file_atomic(path, text, strlen(text), 0600) < 0)
+        return err_set(err, errno, "record the replica `%s`", j->id.domain_name);
+    return 0;
+}
+
+/* Parse the manifests again in this thread (the loop thread may replace
+ * its copies at any time), build the replica's files, and create it. */
+static int
+work_create(struct job *j, char **errmsg)
+{
+    struct controller *c = j->c;
+    struct parsed p = {xcalloc(j->nfiles, sizeof(struct manifest_file)), j->nfiles};
+    struct materialize_objects objs = {parsed_config_map, parsed_secret, &p};
+    struct vmirs_err *err = NULL;
+    const struct vmirs *v;
+    cleanup_free char *xml = NULL;
+    int rc = -1;
+
+    for (size_t i = 0; i < p.n; i++)
+        manifest_parse(&p.mf[i], "manifest", j->files[i], strlen(j->files[i]));
+    v = parsed_find(&p, KOBJ_VMIRS, j->ns, j->vmirs_name);
+    if (!v) {
+        err_set(&err, 0, "VirtualMachineInstanceReplicaSet \"%s/%s\" vanished", j->ns,
+                j->vmirs_name);
+    } else if (materialize_replica(c->conf, c->type, v, &objs, &j->id, false, &xml, &err) == 0) {
+        if (write_owner_file(c->conf, j, &err) == 0 && c->ops->create(c->v, xml, &err) == 0)
+            rc = 0;
+        if (rc < 0) {
+            struct vmirs_err *ignored = NULL;
+
+            materialize_remove(c->conf, j->id.domain_name, &ignored);
+            err_free(&ignored);
+        }
+    }
+    for (size_t i = 0; i < p.n; i++)
+        manifest_file_free(&p.mf[i]);
+    free(p.mf);
+    if (rc < 0)
+        return err_to_msg(&err, errmsg);
+    return 0;
+}
+
+static int
+job_work(void *arg, char **errmsg)
+{
+    struct job *j = arg;
+    struct controller *c = j->c;
+    struct vmirs_err *err = NULL;
+    int rc = 0;
+
+    switch (j->kind) {
+    case JOB_CREATE:
+        return work_create(j, errmsg);
+    case JOB_SHUTDOWN:
+        rc = c->ops->shutdown(c->v, j->name, &err);
+        break;
+    case JOB_DESTROY:
+        rc = c->ops->destroy(c->v, j->name, &err);
+        break;
+    case JOB_REAP:
+        rc = c->ops->destroy(c->v, j->name, &err);
+        if (rc == 0)
+            rc = materialize_remove(c->conf, j->name, &err);
+        break;
+    case JOB_SET_META:
+        rc = c->ops->set_meta(c->v, j->name, &j->meta, &err);
+        break;
+    case JOB_LIST:
+        rc = c->ops->list(c->v, &j->doms, &j->ndoms, &err);
+        break;
+    case JOB_GET:
+        rc = c->ops->get(c->v, j->name, &j->one, &err);
+        break;
+    }
+    if (rc < 0)
+        return err_to_msg(&err, errmsg);
+    return 0;
+}
+
+static void job_done(void *arg, int rc, char *errmsg);
+
+static void
+submit(struct controller *c, struct job *j)
+{
+    j->c = c;
+    c->inflight++;
+    workq_submit(c->q, job_work, job_done, j);
+}
+
+static struct job *
+job_new(enum job_kind kind, const char *name)
+{
+    struct job *j = xcalloc(1, sizeof(*j));
+
+    j->kind = kind;
+    j->name = name ? xstrdup(name) : NULL;
+    return j;
+}
+
+/* ---- observing ---- */
+
+static void
+apply_domain(struct controller *c, const struct virt_domain *d)
+{
+    struct replica *r = rep_find(c, d->name);
+    bool ready;
+    enum replica_phase phase = phase_of_state(d->state, d->reason, &ready);
+
+    if (!r) {
+        r = rep_add(c, d->name);
+        r->started_ms = r->created_ms;
+    }
+    dommeta_free(&r->meta);
+    r->meta = (struct dommeta){0};
+    r->meta.owner_namespace = d->meta.owner_namespace ? xstrdup(d->meta.owner_namespace) : NULL;
+    r->meta.owner_name = d->meta.owner_name ? xstrdup(d->meta.owner_name) : NULL;
+    r->meta.owner_uid = d->meta.owner_uid ? xstrdup(d->meta.owner_uid) : NULL;
+    r->meta.vmi_name = d->meta.vmi_name ? xstrdup(d->meta.vmi_name) : NULL;
+    r->meta.vmi_uid = d->meta.vmi_uid ? xstrdup(d->meta.vmi_uid) : NULL;
+    r->meta.template_hash = d->meta.template_hash ? xstrdup(d->meta.template_hash) : NULL;
+    r->meta.slot = d->meta.slot;
+    for (size_t i = 0; i < d->meta.labels.n; i++)
+        labels_set(&r->meta.labels, d->meta.labels.v[i].key, d->meta.labels.v[i].value);
+    r->intent = false;
+    r->gen = c->gen;
+    if (!r->creating)
+        rep_set_phase(c, r, phase, ready);
+    mark_replica_dirty(c, r);
+}
+
+/* Creates recorded before a restart (their directories) whose domains are
+ * not (yet) in libvirt: pending for a while, then given up. */
+static void
+scan_intents(struct controller *c)
+{
+    cleanup_free char *dir = xasprintf("%s/replicas", c->conf->state_dir);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    time_t now = time(NULL);
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        cleanup_free char *owner = NULL, *text = NULL, *sub = NULL;
+        struct replica *r;
+        struct stat st;
+        char uid[128];
+        unsigned slot = 0;
+
+        if (e->d_name[0] == '.' || rep_find(c, e->d_name))
+            continue;
+        sub = xasprintf("%s/%s", dir, e->d_name);
+        owner = xasprintf("%s/%s", sub, OWNER_FILE);
+        if (stat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (read_file(owner, &text, NULL) < 0 || sscanf(text, "%127s %u", uid, &slot) != 2 ||
+            (int64_t) (now - st.st_mtime) * 1000 > INTENT_GRACE_MS) {
+            struct job *j = job_new(JOB_REAP, e->d_name);
+
+            /* An old record without a domain: the replica is gone. */
+            log_info("remove the files of replica `%s`: its domain no longer exists", e->d_name);
+            submit(c, j);
+            continue;
+        }
+        r = rep_add(c, e->d_name);
+        r->meta.owner_uid = xstrdup(uid);
+        r->meta.slot = slot;
+        r->intent = true;
+        r->phase = PHASE_PENDING;
+        r->gen = c->gen;
+        log_info("replica `%s` was being created before a restart: counted as pending", e->d_name);
+        mark_replica_dirty(c, r);
+    }
+    closedir(d);
+}
+
+static void
+list_done(struct controller *c, struct job *j, int rc, const char *errmsg)
+{
+    c->listing = false;
+    if (rc < 0) {
+        log_warn("list domains: %s", errmsg);
+        return;
+    }
+    c->gen++;
+    for (size_t i = 0; i < j->ndoms; i++)
+        apply_domain(c, &j->doms[i]);
+    /* What libvirt no longer has is lost, unless it is being created, is a
+     * recorded intent still within its grace, or is being deleted. */
+    for (size_t i = 0; i < c->nreps; i++) {
+        struct replica *r = c->reps[i];
+
+        if (r->gen == c->gen || r->creating)
+            continue;
+        if (r->intent && now_ms(c) - r->created_ms < INTENT_GRACE_MS)
+            continue;
+        if (r->phase != PHASE_SUCCEEDED && r->phase != PHASE_FAILED)
+            rep_set_phase(c, r, PHASE_UNKNOWN, false);
+        r->intent = false;
+        mark_replica_dirty(c, r);
+    }
+    if (!c->listed) {
+        c->listed = true;
+        scan_intents(c);
+        for (size_t i = 0; i < c->nsets; i++)
+            mark_dirty(c, c->sets[i]);
+    }
+    schedule_pass(c);
+}
+
+static void
+request_list(struct controller *c)
+{
+    if (c->listing || !c->connected || c->stopping)
+        return;
+    c->listing = true;
+    submit(c, job_new(JOB_LIST, NULL));
+}
+
+/* ---- acting ---- */
+
+static struct backoff *
+slot_backoff(struct rs *s, unsigned slot)
+{
+    if (slot >= s->nslots) {
+        s->slots = xrealloc(s->slots, (slot + 1) * sizeof(*s->slots));
+        memset(&s->slots[s->nslots], 0, (slot + 1 - s->nslots) * sizeof(*s->slots));
+        s->nslots = slot + 1;
+    }
+    return &s->slots[slot];
+}
+
+static bool
+slot_taken(struct controller *c, const struct rs *s, unsigned slot)
+{
+    for (size_t i = 0; i < c->nreps; i++) {
+        const struct replica *r = c->reps[i];
+
+        if (streq0(r->meta.owner_uid, s->uid) && r->meta.slot == slot && !r->deleting &&
+            (r->phase == PHASE_PENDING || r->phase == PHASE_RUNNING))
+            return true;
+    }
+    return false;
+}
+
+/* Files the replica needs: its VMIRS's and those of its ConfigMaps/Secrets. */
+static void
+job_add_file(struct job *j, const struct desired_file *f)
+{
+    if (!f || !f->good_bytes)
+        return;
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (strcmp(j->files[i], f->good_bytes) == 0)
+            return;
+    j->files = xrealloc(j->files, (j->nfiles + 1) * sizeof(char *));
+    j->files[j->nfiles++] = xstrdup(f->good_bytes);
+}
+
+static void
+start_create(struct controller *c, struct rs *s, unsigned slot)
+{
+    const struct kobj *o = desired_find(&c->desired, KOBJ_VMIRS, s->namespace, s->name);
+    const struct vmi_spec *t = &s->spec->spec.template->spec;
+    struct job *j = job_new(JOB_CREATE, NULL);
+    struct replica *r;
+
+    replica_id_new(&j->id, s->spec, names_rng_system, NULL);
+    j->id.slot = slot;
+    j->slot = slot;
+    j->ns = xstrdup(s->namespace);
+    j->vmirs_name = xstrdup(s->name);
+    job_add_file(j, desired_file_of(&c->desired, o));
+    for (size_t i = 0; i < t->volumes.n; i++) {
+        const struct volume *vol = &t->volumes.v[i];
+        const struct kobj *ref = NULL;
+
+        if (vol->config_map)
+            ref = desired_find(&c->desired, KOBJ_CONFIG_MAP, s->namespace, vol->config_map->name);
+        else if (vol->secret)
+            ref = desired_find(&c->desired, KOBJ_SECRET, s->namespace, vol->secret->secret_name);
+        if (ref)
+            job_add_file(j, desired_file_of(&c->desired, ref));
+    }
+    /* Recorded before the call: counted as pending, never created twice. */
+    r = rep_add(c, j->id.domain_name);
+    r->creating = true;
+    r->phase = PHASE_PENDING;
+    r->meta.owner_namespace = xstrdup(s->namespace);
+    r->meta.owner_name = xstrdup(s->name);
+    r->meta.owner_uid = xstrdup(s->uid);
+    r->meta.vmi_name = xstrdup(j->id.vmi_name);
+    r->meta.template_hash = xstrdup(j->id.template_hash);
+    r->meta.slot = slot;
+    for (size_t i = 0; i < s->spec->spec.template->metadata.labels.n; i++)
+        labels_set(&r->meta.labels, s->spec->spec.template->metadata.labels.v[i].key,
+                   s->spec->spec.template->metadata.labels.v[i].value);
+    j->name = xstrdup(j->id.domain_name);
+    s->inflight++;
+    submit(c, j);
+}
+
+/* Kept when the spec goes, so a cascade still honours it. */
+static void
+rs_update_grace(struct rs *s)
+{
+    const struct opt_int *g = &s->spec->spec.template->spec.termination_grace_period_seconds;
+
+    s->grace_ms = g->set ? g->v * 1000 : 30 * 1000;
+}
+
+static void
+on_grace(uv_timer_t *t)
+{
+    struct replica *r = t->data;
+
+    log_info("replica `%s` did not shut down within its grace period: destroying it", r->name);
+    rep_cancel_grace(r);
+    submit(r->c, job_new(JOB_DESTROY, r->name));
+}
+
+static void
+start_delete(struct controller *c, struct rs *s, struct replica *r)
+{
+    int64_t g = s->grace_ms;
+
+    r->deleting = true;
+    if (g == 0) {
+        submit(c, job_new(JOB_DESTROY, r->name));
+        return;
+    }
+    submit(c, job_new(JOB_SHUTDOWN, r->name));
+    r->grace = xcalloc(1, sizeof(*r->grace));
+    uv_timer_init(c->loop, r->grace);
+    r->grace->data = r;
+    uv_timer_start(r->grace, on_grace, (uint64_t) g, 0);
+}
+
+static void
+start_reap(struct controller *c, struct replica *r)
+{
+    r->deleting = true;
+    rep_cancel_grace(r);
+    submit(c, job_new(JOB_REAP, r->name));
+}
+
+static void
+start_set_owner(struct controller *c, struct replica *r, const struct rs *s)
+{
+    struct job *j = job_new(JOB_SET_META, r->name);
+
+    free(r->meta.owner_namespace);
+    free(r->meta.owner_name);
+    free(r->meta.owner_uid);
+    r->meta.owner_namespace = s ? xstrdup(s->namespace) : NULL;
+    r->meta.owner_name = s ? xstrdup(s->name) : NULL;
+    r->meta.owner_uid = s ? xstrdup(s->uid) : NULL;
+    j->meta.owner_namespace = s ? xstrdup(s->namespace) : NULL;
+    j->meta.owner_name = s ? xstrdup(s->name) : NULL;
+    j->meta.owner_uid = s ? xstrdup(s->uid) : NULL;
+    j->meta.vmi_name = r->meta.vmi_name ? xstrdup(r->meta.vmi_name) : NULL;
+    j->meta.vmi_uid = r->meta.vmi_uid ? xstrdup(r->meta.vmi_uid) : NULL;
+    j->meta.template_hash = xstrdup(r->meta.template_hash ? r->meta.template_hash : "");
+    j->meta.slot = r->meta.slot;
+    for (size_t i = 0; i < r->meta.labels.n; i++)
+        labels_set(&j->meta.labels, r->meta.labels.v[i].key, r->meta.labels.v[i].value);
+    submit(c, j);
+}
+
+/* Conditions, logged when they change; persisted by the store later. */
+static void
+rs_conditions(struct controller *c, struct rs *s)
+{
+    const struct kobj *o =
+        s->spec ? desired_find(&c->desired, KOBJ_VMIRS, s->namespace, s->name) : NULL;
+    const struct desired_file *f = o ? desired_file_of(&c->desired, o) : NULL;
+    bool invalid = f && f->problem.errors > 0;
+    bool paused = s->spec && s->spec->spec.paused.set && s->spec->spec.paused.v;
+    bool mismatch = s->spec && s->spec->selector_mismatch;
+
+    if (invalid != s->invalid_seen) {
+        if (invalid)
+            rs_event(s, true, "ManifestInvalid",
+                     "%s has errors; its last good content stays in force", f->path);
+        s->invalid_seen = invalid;
+    }
+    if (paused != s->paused_seen) {
+        rs_event(s, false, paused ? "SuccessfulPaused" : "SuccessfulResumed",
+                 paused ? "Paused" : "Resumed");
+        s->paused_seen = paused;
+    }
+    if (mismatch != s->mismatch_seen) {
+        if (mismatch)
+            rs_event(s, true, "SelectorMismatch",
+                     "spec.selector does not match the template's labels: nothing is "
+                     "created or deleted");
+        s->mismatch_seen = mismatch;
+    }
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void
+run_pass(struct controller *c, struct rs *s)
+{
+    struct observed *obs = xcalloc(c->nreps ? c->nreps : 1, sizeof(*obs));
+    struct reconcile_desired d = {0};
+    struct reconcile_result res = {0};
+    size_t n = 0;
+    int64_t now = now_ms(c), wait_min = -1;
+    unsigned allowed, started = 0;
+
+    s->dirty = false;
+    for (size_t i = 0; i < c->nreps; i++) {
+        struct replica *r = c->reps[i];
+
+        if (r->meta.owner_uid ? strcmp(r->meta.owner_uid, s->uid) != 0
+                              : strcmp(r->namespace, s->namespace) != 0)
+            continue;
+        if (r->phase == PHASE_RUNNING && streq0(r->meta.owner_uid, s->uid))
+            backoff_running(slot_backoff(s, r->meta.slot), r->started_ms, now);
+        obs[n++] = (struct observed){
+            .name = r->name,
+            .owner_uid = r->meta.owner_uid,
+            .labels = &r->meta.labels,
+            .template_hash = r->meta.template_hash,
+            .phase = r->phase,
+            .ready = r->ready,
+            .deleting = r->deleting,
+            .created_ms = r->created_ms,
+            .ready_since_ms = r->ready_since_ms,
+        };
+    }
+    d.uid = s->uid;
+    d.removed = s->removed;
+    if (s->spec) {
+        d.replicas = vmirs_replicas(s->spec);
+        d.paused = s->spec->spec.paused.set && s->spec->spec.paused.v;
+        d.selector_mismatch = s->spec->selector_mismatch;
+        d.selector = s->spec->selector_mismatch ? NULL : &s->spec->selector;
+    }
+    rs_conditions(c, s);
+    reconcile(&d, obs, n, &res);
+
+    for (size_t i = 0; i < res.n; i++) {
+        struct replica *r = rep_find(c, res.actions[i].name);
+
+        if (!r)
+            continue;
+        switch (res.actions[i].kind) {
+        case ACT_RELEASE:
+            log_info("%s: release replica `%s`: its labels no longer match the selector",
+                     event_name(s), r->name);
+            start_set_owner(c, r, NULL);
+            break;
+        case ACT_ADOPT:
+            log_info("%s: adopt replica `%s`", event_name(s), r->name);
+            start_set_owner(c, r, s);
+            break;
+        case ACT_REAP:
+            start_reap(c, r);
+            break;
+        case ACT_DELETE:
+            start_delete(c, s, r);
+            break;
+        }
+    }
+
+    /* Slow start: 1, 2, 4... creates per batch; a batch runs to its end
+     * before the next, and a failure starts over from 1. */
+    if (res.create == 0 && s->inflight == 0)
+        s->batch = 1;
+    allowed = s->batch > s->inflight ? s->batch - s->inflight : 0;
+    for (unsigned slot = 0;
+         res.create > started && allowed > 0 && slot < (unsigned) d.replicas + 1024; slot++) {
+        struct backoff *b;
+        int64_t wait;
+
+        if (slot_taken(c, s, slot))
+            continue;
+        b = slot_backoff(s, slot);
+        if (!backoff_ready(b, now, &wait)) {
+            if (wait_min < 0 || wait < wait_min)
+                wait_min = wait;
+            continue;
+        }
+        start_create(c, s, slot);
+        started++;
+        allowed--;
+    }
+    /* A backed-off slot: come back when the earliest one may try again. */
+    if (wait_min >= 0 && (!uv_is_active((uv_handle_t *) &c->retry_timer) ||
+                          uv_timer_get_due_in(&c->retry_timer) > (uint64_t) wait_min))
+        uv_timer_start(&c->retry_timer, on_retry, (uint64_t) wait_min, 0);
+    log_debug("%s: desired %lld, active %lld, ready %lld, creating %u", event_name(s),
+              (long long) d.replicas, (long long) res.replicas, (long long) res.ready_replicas,
+              started);
+    reconcile_result_free(&res);
+    free(obs);
+}
+
+static void
+on_pass(uv_timer_t *t)
+{
+    struct controller *c = t->data;
+
+    if (c->stopping || !c->listed || !c->spool_settled)
+        return;
+    for (size_t i = 0; i < c->nsets; i++)
+        if (c->sets[i]->dirty)
+            run_pass(c, c->sets[i]);
+    /* A removed set is forgotten once nothing it owned is left. */
+    for (size_t i = 0; i < c->nsets;) {
+        struct rs *s = c->sets[i];
+        bool owns = false;
+
+        for (size_t k = 0; k < c->nreps && s->removed; k++)
+            owns = owns || streq0(c->reps[k]->meta.owner_uid, s->uid);
+        if (s->removed && !owns && s->inflight == 0) {
+            memmove(&c->sets[i], &c->sets[i + 1], (c->nsets - i - 1) * sizeof(*c->sets));
+            c->nsets--;
+            rs_free(s);
+            continue;
+        }
+        i++;
+    }
+    c->synced = true;
+}
+
+static void
+schedule_pass(struct controller *c)
+{
+    if (!c->stopping && !uv_is_active((uv_handle_t *) &c->pass_timer))
+        uv_timer_start(&c->pass_timer, on_pass, 0, 0);
+}
+
+static void
+on_retry(uv_timer_t *t)
+{
+    struct controller *c = t->data;
+
+    for (size_t i = 0; i < c->nsets; i++)
+        mark_dirty(c, c->sets[i]);
+}
+
+static void
+on_resync(uv_timer_t *t)
+{
+    request_list(t->data);
+}
+
+/* ---- completions ---- */
+
+static void
+create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
+{
+    struct replica *r = rep_find(c, j->id.domain_name);
+    struct rs *s = rs_find_uid(c, j->id.vmirs_uid);
+
+    if (s && s->inflight)
+        s->inflight--;
+    if (rc == 0) {
+        if (s)
+            rs_event(s, false, "SuccessfulCreate", "Created virtual machine: %s", j->id.vmi_name);
+        if (r) {
+            r->creating = false;
+            if (r->phase == PHASE_PENDING)
+                rep_set_phase(c, r, PHASE_RUNNING, true);
+        }
+    } else {
+        if (s) {
+            rs_event(s, true, "FailedCreate", "Error creating virtual machine instance: %s",
+                     errmsg);
+            backoff_failed(slot_backoff(s, j->slot), 0, now_ms(c));
+            s->batch_failed = true;
+        }
+        if (r)
+            rep_remove(c, r);
+    }
+    if (s && s->inflight == 0) {
+        s->batch = s->batch_failed ? 1 : s->batch * 2;
+        s->batch_failed = false;
+    }
+    mark_dirty(c, s);
+}
+
+static void
+get_done(struct controller *c, struct job *j, int rc, const char *errmsg)
+{
+    if (rc < 0) {
+        log_warn("look up domain `%s`: %s", j->name, errmsg);
+        return;
+    }
+    if (j->one.name)
+        apply_domain(c, &j->one);
+}
+
+static void
+job_done(void *arg, int rc, char *errmsg)
+{
+    struct job *j = arg;
+    struct controller *c = j->c;
+    struct replica *r = j->name ? rep_find(c, j->name) : NULL;
+
+    c->inflight--;
+    switch (j->kind) {
+    case JOB_CREATE:
+        create_done(c, j, rc, errmsg);
+        break;
+    case JOB_LIST:
+        list_done(c, j, rc, errmsg);
+        break;
+    case JOB_GET:
+        get_done(c, j, rc, errmsg);
+        break;
+    case JOB_REAP:
+        if (rc < 0)
+            log_warn("remove replica `%s`: %s", j->name, errmsg);
+        if (r) {
+            struct rs *s = rs_find_uid(c, r->meta.owner_uid);
+
+            if (s)
+                rs_event(s, false, "SuccessfulDelete", "Deleted virtual machine: %s",
+                         r->meta.vmi_name ? r->meta.vmi_name : r->name);
+            mark_replica_dirty(c, r);
+            rep_remove(c, r);
+        }
+        break;
+    case JOB_SHUTDOWN:
+    case JOB_DESTROY:
+        if (rc < 0 && r) {
+            struct rs *s = rs_find_uid(c, r->meta.owner_uid);
+
+            if (s)
+                rs_event(s, true, "FailedDelete", "Error deleting virtual machine instance %s: %s",
+                         r->meta.vmi_name ? r->meta.vmi_name : r->name, errmsg);
+            r->deleting = false;
+            rep_cancel_grace(r);
+            mark_replica_dirty(c, r);
+        }
+        break;
+    case JOB_SET_META:
+        if (rc < 0)
+            log_warn("set the owner of replica `%s`: %s", j->name, errmsg);
+        if (r)
+            mark_replica_dirty(c, r);
+        break;
+    }
+    free(errmsg);
+    job_free(j);
+    maybe_stopped(c);
+}
+
+/* ---- inputs ---- */
+
+void
+controller_file_changed(struct controller *c, const char *path, const char *bytes, size_t len)
+{
+    desired_file_changed(&c->desired, path, bytes, len);
+}
+
+void
+controller_file_removed(struct controller *c, const char *path)
+{
+    log_info("manifest %s removed", path);
+    desired_file_removed(&c->desired, path);
+}
+
+void
+controller_files_settled(struct controller *c)
+{
+    desired_index(&c->desired);
+    /* Point every set at its spec in force, add new sets, mark removed. */
+    for (size_t i = 0; i < c->nsets; i++) {
+        c->sets[i]->spec = NULL;
+    }
+    for (size_t i = 0; i < c->desired.nobjs; i++) {
+        const struct desired_obj *o = &c->desired.objs[i];
+        const struct vmirs *v;
+        struct rs *s;
+        cleanup_free char *uid = NULL;
+
+        if (o->kind != KOBJ_VMIRS)
+            continue;
+        v = o->obj->u.vmirs;
+        uid = materialize_vmirs_uid(v);
+        s = rs_find(c, o->namespace, o->name);
+        if (s && strcmp(s->uid, uid) != 0) {
+            /* Same name, new uid: a new object replacing the old one. */
+            s->removed = true;
+            s = NULL;
+        }
+        if (!s) {
+            s = xcalloc(1, sizeof(*s));
+            s->namespace = xstrdup(o->namespace);
+            s->name = xstrdup(o->name);
+            s->uid = steal_ptr(&uid);
+            s->batch = 1;
+            c->sets = xrealloc(c->sets, (c->nsets + 1) * sizeof(*c->sets));
+            c->sets[c->nsets++] = s;
+        }
+        s->spec = v;
+        s->removed = false;
+        if (v->spec.template)
+            rs_update_grace(s);
+    }
+    for (size_t i = 0; i < c->nsets; i++) {
+        struct rs *s = c->sets[i];
+
+        if (!s->spec && !s->removed) {
+            s->removed = true;
+            log_info("%s: removed from the spool: deleting its replicas", event_name(s));
+        }
+        s->dirty = true;
+    }
+    c->spool_settled = true;
+    schedule_pass(c);
+}
+
+void
+controller_lifecycle(struct controller *c, const char *name, int event, int detail)
+{
+    struct replica *r = rep_find(c, name);
+
+    if (!r) {
+        /* Not ours, or not known yet (created by another process, or
+         * before we listed): look it up, off the loop. */
+        if (event != VIR_DOMAIN_EVENT_STOPPED && event != VIR_DOMAIN_EVENT_UNDEFINED && c->listed)
+            submit(c, job_new(JOB_GET, name));
+        return;
+    }
+    switch (event) {
+    case VIR_DOMAIN_EVENT_STARTED:
+    case VIR_DOMAIN_EVENT_RESUMED:
+        r->intent = false;
+        rep_set_phase(c, r, PHASE_RUNNING, true);
+        break;
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+        /* The event's detail does not say why (KVM's emulation failure
+         * arrives as a plain pause): ask for the state and its reason. */
+        rep_set_phase(c, r, PHASE_RUNNING, false);
+        submit(c, job_new(JOB_GET, name));
+        break;
+    case VIR_DOMAIN_EVENT_STOPPED:
+    case VIR_DOMAIN_EVENT_CRASHED: {
+        enum replica_phase p =
+            event == VIR_DOMAIN_EVENT_STOPPED && detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN
+                ? PHASE_SUCCEEDED
+                : PHASE_FAILED;
+        struct rs *s = rs_find_uid(c, r->meta.owner_uid);
+
+        if (p == PHASE_FAILED && !r->deleting && s)
+            backoff_failed(slot_backoff(s, r->meta.slot), r->started_ms, now_ms(c));
+        rep_set_phase(c, r, p, false);
+        rep_cancel_grace(r);
+        if (r->deleting)
+            /* Our own delete finished: remove what is left of it. */
+            start_reap(c, r);
+        break;
+    }
+    default:
+        break;
+    }
+    mark_replica_dirty(c, r);
+}
+
+void
+controller_connected(struct controller *c)
+{
+    c->connected = true;
+    log_info("connected to %s: resynchronising", c->conf->libvirt_uri);
+    request_list(c);
+}
+
+void
+controller_disconnected(struct controller *c, const char *why)
+{
+    c->connected = false;
+    log_warn("lost the connection to %s: %s", c->conf->libvirt_uri, why);
+}
+
+bool
+controller_synced(const struct controller *c)
+{
+    return c->synced;
+}
+
+void
+controller_counts(const struct controller *c, size_t *sets, size_t *replicas)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->nreps; i++)
+        n += c->reps[i]->phase == PHASE_RUNNING;
+    *sets = 0;
+    for (size_t i = 0; i < c->nsets; i++)
+        *sets += !c->sets[i]->removed;
+    *replicas = n;
+}
+
+/* ---- lifetime ---- */
+
+struct controller *
+controller_new(uv_loop_t *loop, const struct vmirs_conf *conf, const char *domain_type,
+               struct virt *v, const struct virt_ops *ops, struct workq *q)
+{
+    struct controller *c = xcalloc(1, sizeof(*c));
+
+    c->loop = loop;
+    c->conf = conf;
+    c->type = domain_type;
+    c->v = v;
+    c->ops = ops;
+    c->q = q;
+    uv_timer_init(loop, &c->pass_timer);
+    uv_timer_init(loop, &c->resync_timer);
+    uv_timer_init(loop, &c->retry_timer);
+    c->pass_timer.data = c->resync_timer.data = c->retry_timer.data = c;
+    uv_timer_start(&c->resync_timer, on_resync, (uint64_t) conf->resync_interval * 1000,
+                   (uint64_t) conf->resync_interval * 1000);
+    return c;
+}
+
+static void
+on_timer_closed(uv_handle_t *h)
+{
+    struct controller *c = h->data;
+
+    c->open_handles--;
+    maybe_stopped(c);
+}
+
+static void
+maybe_stopped(struct controller *c)
+{
+    if (c->stopping && c->inflight == 0 && c->open_handles == 0 && c->stop_done) {
+        void (*done)(void *) = c->stop_done;
+
+        c->stop_done = NULL;
+        done(c->stop_opaque);
+    }
+}
+
+void
+controller_stop(struct controller *c, void (*done)(void *opaque), void *opaque)
+{
+    c->stopping = true;
+    c->stop_done = done;
+    c->stop_opaque = opaque;
+    for (size_t i = 0; i < c->nreps; i++)
+        rep_cancel_grace(c->reps[i]);
+    c->open_handles = 3;
+    uv_close((uv_handle_t *) &c->pass_timer, on_timer_closed);
+    uv_close((uv_handle_t *) &c->resync_timer, on_timer_closed);
+    uv_close((uv_handle_t *) &c->retry_timer, on_timer_closed);
+}
+
+void
+controller_free(struct controller *c)
+{
+    if (!c)
+        return;
+    while (c->nreps)
+        rep_remove(c, c->reps[c->nreps - 1]);
+    free(c->reps);
+    for (size_t i = 0; i < c->nsets; i++)
+        rs_free(c->sets[i]);
+    free(c->sets);
+    desired_free(&c->desired);
+    free(c);
+}

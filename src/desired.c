@@ -1,0 +1,178 @@
+#include "config.h"
+
+#define LOG_COMPONENT "desired"
+
+#include "desired.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+
+static const char *
+base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+
+    return s ? s + 1 : p;
+}
+
+static struct desired_file *
+find_file(struct desired *d, const char *path, bool create)
+{
+    size_t i;
+
+    for (i = 0; i < d->nfiles; i++) {
+        int c = strcmp(base_name(d->files[i].path), base_name(path));
+
+        if (c == 0 && strcmp(d->files[i].path, path) == 0)
+            return &d->files[i];
+        if (c > 0)
+            break;
+    }
+    if (!create)
+        return NULL;
+    d->files = xrealloc(d->files, (d->nfiles + 1) * sizeof(*d->files));
+    memmove(&d->files[i + 1], &d->files[i], (d->nfiles - i) * sizeof(*d->files));
+    d->nfiles++;
+    memset(&d->files[i], 0, sizeof(d->files[i]));
+    d->files[i].path = xstrdup(path);
+    return &d->files[i];
+}
+
+/* The only errors a usable file may have are selector problems: such a
+ * VMIRS is kept and does nothing (SPEC: SelectorMismatch). */
+static bool
+usable(const struct manifest_file *mf)
+{
+    size_t selector_errors = 0;
+
+    for (size_t i = 0; i < mf->nobjs; i++)
+        if (mf->objs[i].kind == KOBJ_VMIRS)
+            selector_errors += mf->objs[i].u.vmirs->selector_errors;
+    return mf->diags.errors == selector_errors;
+}
+
+bool
+desired_file_changed(struct desired *d, const char *path, const char *bytes, size_t len)
+{
+    struct desired_file *f = find_file(d, path, true);
+    struct manifest_file mf = {0};
+
+    manifest_parse(&mf, path, bytes, len);
+    for (size_t i = 0; i < mf.diags.n; i++) {
+        cleanup_free char *line = diag_format(&mf.diags.v[i]);
+
+        if (mf.diags.v[i].severity == DIAG_ERROR)
+            log_error("%s", line);
+        else
+            log_warn("%s", line);
+    }
+    diag_list_clear(&f->problem);
+    if (!usable(&mf)) {
+        /* Keep the last good content in force; say what is wrong. */
+        diag_extend(&f->problem, &mf.diags);
+        if (f->has_good)
+            log_warn("keeping the last good content of %s in force", path);
+        manifest_file_free(&mf);
+        return false;
+    }
+    if (f->has_good)
+        manifest_file_free(&f->good);
+    free(f->good_bytes);
+    f->good = mf;
+    f->has_good = true;
+    f->good_bytes = xstrndup(bytes, len);
+    f->good_len = len;
+    return true;
+}
+
+void
+desired_file_removed(struct desired *d, const char *path)
+{
+    struct desired_file *f = find_file(d, path, false);
+    size_t i;
+
+    if (!f)
+        return;
+    i = (size_t) (f - d->files);
+    if (f->has_good)
+        manifest_file_free(&f->good);
+    free(f->good_bytes);
+    diag_list_clear(&f->problem);
+    free(f->path);
+    memmove(&d->files[i], &d->files[i + 1], (d->nfiles - i - 1) * sizeof(*d->files));
+    d->nfiles--;
+}
+
+void
+desired_index(struct desired *d)
+{
+    diag_list_clear(&d->duplicates);
+    free(d->objs);
+    d->objs = NULL;
+    d->nobjs = 0;
+    for (size_t i = 0; i < d->nfiles; i++) {
+        struct desired_file *f = &d->files[i];
+
+        if (!f->has_good)
+            continue;
+        d->objs = xrealloc(d->objs, (d->nobjs + f->good.nobjs) * sizeof(*d->objs));
+        for (size_t j = 0; j < f->good.nobjs; j++) {
+            const struct kobj *o = &f->good.objs[j];
+            const struct kobj *first = desired_find(d, o->kind, o->namespace, o->name);
+
+            if (!o->name)
+                continue;
+            if (first) {
+                const struct desired_file *ff = desired_file_of(d, first);
+
+                diag_add(&d->duplicates, f->path, o->name_pos.line, o->name_pos.col, DIAG_ERROR,
+                         "metadata.name: Duplicate value: %s \"%s/%s\" is already defined at "
+                         "%s:%u:%u; this "
+                         "definition is ignored",
+                         manifest_kind_name(o->kind), o->namespace, o->name, ff->path,
+                         first->name_pos.line, first->name_pos.col);
+                continue;
+            }
+            d->objs[d->nobjs++] = (struct desired_obj){o->kind, o->namespace, o->name, o, f};
+        }
+    }
+    for (size_t i = 0; i < d->duplicates.n; i++) {
+        cleanup_free char *line = diag_format(&d->duplicates.v[i]);
+
+        log_error("%s", line);
+    }
+}
+
+const struct kobj *
+desired_find(const struct desired *d, enum kobj_kind kind, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < d->nobjs; i++)
+        if (d->objs[i].kind == kind && streq0(d->objs[i].namespace, ns) &&
+            streq0(d->objs[i].name, name))
+            return d->objs[i].obj;
+    return NULL;
+}
+
+const struct desired_file *
+desired_file_of(const struct desired *d, const struct kobj *o)
+{
+    for (size_t i = 0; i < d->nobjs; i++)
+        if (d->objs[i].obj == o)
+            return d->objs[i].file;
+    return NULL;
+}
+
+void
+desired_free(struct desired *d)
+{
+    while (d->nfiles)
+        desired_file_removed(d, d->files[d->nfiles - 1].path);
+    free(d->files);
+    free(d->objs);
+    diag_list_clear(&d->duplicates);
+    memset(d, 0, sizeof(*d));
+}

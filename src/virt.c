@@ -1,0 +1,818 @@
+#include "config.h"
+
+#define LOG_COMPONENT "virt"
+
+#include "virt.h"
+
+#include <assert.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+#include "workq.h"
+
+/* Client keepalive on the event connection: a ping after 5 s of silence,
+ * the connection closed after 3 unanswered ones, so a hung libvirtd is
+ * noticed within about 20 s. A libvirtd restart on the local socket is an
+ * immediate EOF and needs no keepalive. */
+#define VIRT_KEEPALIVE_INTERVAL 5
+#define VIRT_KEEPALIVE_COUNT 3
+
+/* Reconnect backoff: 1 s, 2 s, 4 s... at most 30 s. */
+#define VIRT_BACKOFF_MIN_MS 1000u
+#define VIRT_BACKOFF_MAX_MS 30000u
+
+/* One generation of connections: opened together by a connect job,
+ * installed on the loop thread, closed together by a teardown job. It is
+ * also the close callback's opaque, so a late close from an abandoned
+ * generation is told apart from a close of the live one. */
+struct virt_connset {
+    struct virt *v;
+    unsigned gen;
+    virConnectPtr *conns;   /* nconn; conns[0] carries keepalive and events */
+    bool *close_registered; /* per connection */
+    int event_id;           /* lifecycle callback on conns[0], or -1 */
+};
+
+struct virt {
+    uv_loop_t *loop;
+    uv_thread_t loop_tid;
+    struct workq *q;
+    char *uri;
+    unsigned nconn;
+    struct virt_events ev;
+    void *opaque;
+
+    /* Shared with the workq threads that make blocking calls. */
+    uv_mutex_t lock;
+    struct virt_connset *cur; /* the installed generation, NULL when down */
+    unsigned *busy;           /* calls in flight per connection of cur */
+    unsigned next;            /* where the round robin starts */
+
+    /* Written by libvirt's close callback in any thread. */
+    atomic_uint lost_gen;   /* highest generation reported closed */
+    atomic_int lost_reason; /* virConnectCloseReason of that report */
+
+    /* Loop thread only. */
+    unsigned last_gen; /* last generation handed to a connect job */
+    bool connected;
+    bool connecting; /* a connect job is queued or running */
+    bool stopping;
+    unsigned failures; /* failed attempts and losses since the last success */
+    unsigned attempts; /* failed connect attempts, ever (tests) */
+    unsigned jobs;     /* connect and teardown jobs in flight */
+    uv_timer_t retry;
+    uv_async_t wake;  /* the only handle touched from other threads */
+    unsigned handles; /* open uv handles, closed on stop */
+    void (*stop_done)(void *opaque);
+    void *stop_opaque;
+};
+
+/* A connection lent to one blocking call. */
+struct virt_lease {
+    virConnectPtr conn; /* referenced for the call */
+    unsigned gen, idx;
+};
+
+/* The reconnect delay after `failures` consecutive failures (or a loss,
+ * which counts as one): 1 s doubling to 30 s. */
+STATIC unsigned virt_backoff_ms(unsigned failures);
+
+STATIC unsigned
+virt_backoff_ms(unsigned failures)
+{
+    unsigned ms = VIRT_BACKOFF_MIN_MS;
+
+    /* Stops doubling at the cap, so it never overflows. */
+    for (unsigned i = 0; i < failures && ms < VIRT_BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    return ms < VIRT_BACKOFF_MAX_MS ? ms : VIRT_BACKOFF_MAX_MS;
+}
+
+static bool
+virt_on_loop_thread(const struct virt *v)
+{
+    uv_thread_t self = uv_thread_self();
+
+    return uv_thread_equal(&self, &v->loop_tid);
+}
+
+/* libvirt prints every error to stderr unless told otherwise; vmirsd
+ * reads the error in the thread that made the call and reports it once. */
+static void
+virt_quiet(void *opaque, virErrorPtr e)
+{
+}
+
+static void
+virt_process_init(void)
+{
+    struct sigaction sa;
+
+    /* libvirt writes to its sockets without MSG_NOSIGNAL: when libvirtd
+     * drops a connection (restart, virt-admin client-disconnect), the next
+     * write raises SIGPIPE, whose default action kills the process instead
+     * of failing the call and running the close callback. Ignore it,
+     * unless the program has chosen a disposition of its own. */
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sa.sa_flags = 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+    if (virInitialize() < 0)
+        log_error("initialise libvirt: %s", virGetLastErrorMessage());
+    virSetErrorFunc(NULL, virt_quiet);
+    /* dommeta_parse runs in workq threads; libxml2's global state must be
+     * set up once, from one thread, before that. */
+    xmlInitParser();
+}
+
+/* Fill err with "context: <libvirt's last error in this thread>". */
+static int virt_error(struct vmirs_err **err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+virt_error(struct vmirs_err **err, const char *fmt, ...)
+{
+    cleanup_free char *ctx = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vasprintf(&ctx, fmt, ap) < 0)
+        ctx = NULL;
+    va_end(ap);
+    return err_set(err, 0, "%s: %s", ctx ? ctx : "libvirt", virGetLastErrorMessage());
+}
+
+static const char *
+virt_close_reason(int reason)
+{
+    switch (reason) {
+    case VIR_CONNECT_CLOSE_REASON_ERROR:
+        return "connection error";
+    case VIR_CONNECT_CLOSE_REASON_EOF:
+        return "end of file from libvirtd";
+    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE:
+        return "keepalive timeout";
+    case VIR_CONNECT_CLOSE_REASON_CLIENT:
+        return "closed by the client";
+    default:
+        return "closed";
+    }
+}
+
+/* --- Connections lent to blocking calls ---------------------------------- */
+
+/* Lend the least busy connection, the round robin breaking ties. With
+ * nconn >= ceil(max_parallel / 5), no connection serves more than 5 calls
+ * at once (libvirtd's max_client_requests): at most max_parallel calls
+ * run, so while one more is being placed fewer than 5 * nconn are in
+ * flight and the least busy connection has fewer than 5. A plain round
+ * robin would not guarantee that once calls take unequal times. */
+static int
+virt_acquire(struct virt *v, struct virt_lease *l, struct vmirs_err **err)
+{
+    unsigned best;
+
+    uv_mutex_lock(&v->lock);
+    if (!v->cur) {
+        uv_mutex_unlock(&v->lock);
+        return err_set(err, 0, "not connected to `%s`", v->uri);
+    }
+    best = v->next % v->nconn;
+    for (unsigned k = 1; k < v->nconn; k++) {
+        unsigned i = (v->next + k) % v->nconn;
+
+        if (v->busy[i] < v->busy[best])
+            best = i;
+    }
+    v->next = best + 1;
+    v->busy[best]++;
+    l->idx = best;
+    l->gen = v->cur->gen;
+    l->conn = v->cur->conns[best];
+    /* Our own reference: a reconnect may close the generation while this
+     * call still uses it. */
+    virConnectRef(l->conn);
+    uv_mutex_unlock(&v->lock);
+    return 0;
+}
+
+/* Give the connection back. Call after reading libvirt's error:
+ * virConnectClose resets it. */
+static void
+virt_release(struct virt *v, struct virt_lease *l)
+{
+    uv_mutex_lock(&v->lock);
+    if (v->cur && v->cur->gen == l->gen)
+        v->busy[l->idx]--;
+    uv_mutex_unlock(&v->lock);
+    virConnectClose(l->conn);
+    l->conn = NULL;
+}
+
+/* --- Blocking calls (workq threads) --------------------------------------- */
+
+void
+virt_domain_free(struct virt_domain *d)
+{
+    if (!d)
+        return;
+    free(d->name);
+    d->name = NULL;
+    dommeta_free(&d->meta);
+}
+
+/* Read one domain: 0 and *d filled, 1 when it is not ours (no vmirsd
+ * metadata, metadata that does not parse) or is gone, -1 on an error. */
+static int
+virt_domain_read(virDomainPtr dom, struct virt_domain *d, struct vmirs_err **err)
+{
+    const char *name = virDomainGetName(dom);
+    struct vmirs_err *perr = NULL;
+    cleanup_free char *xml = NULL;
+    int state, reason;
+
+    memset(d, 0, sizeof(*d));
+    xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, DOMMETA_NS, 0);
+    if (!xml) {
+        int code = virGetLastErrorCode();
+
+        /* Someone else's domain, or one that went away during the list. */
+        if (code == VIR_ERR_NO_DOMAIN_METADATA || code == VIR_ERR_NO_DOMAIN)
+            return 1;
+        return virt_error(err, "read metadata of domain `%s`", name);
+    }
+    if (dommeta_parse(xml, &d->meta, &perr) < 0) {
+        /* Not ours to manage: counting it could hide a missing replica,
+         * destroying it could hit someone else's domain. */
+        log_warn("ignore domain `%s`: %s", name, perr->msg);
+        err_free(&perr);
+        return 1;
+    }
+    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+        int code = virGetLastErrorCode();
+
+        dommeta_free(&d->meta);
+        if (code == VIR_ERR_NO_DOMAIN)
+            return 1;
+        return virt_error(err, "get state of domain `%s`", name);
+    }
+    d->name = xstrdup(name);
+    d->state = state;
+    d->reason = reason;
+    return 0;
+}
+
+static int
+virt_op_list(struct virt *v, struct virt_domain **out, size_t *n, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr *doms = NULL;
+    struct virt_domain *res = NULL;
+    size_t cap = 0, count = 0;
+    int nd, rc = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    nd = virConnectListAllDomains(l.conn, &doms, 0);
+    if (nd < 0)
+        rc = virt_error(err, "list domains");
+    for (int i = 0; i < nd; i++) {
+        int r = rc < 0 ? 1 : 0;
+
+        if (rc == 0) {
+            res = xgrow(res, &cap, count, sizeof(*res));
+            r = virt_domain_read(doms[i], &res[count], err);
+            if (r == 0)
+                count++;
+            else if (r < 0)
+                rc = -1;
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    virt_release(v, &l);
+    if (rc < 0) {
+        for (size_t i = 0; i < count; i++)
+            virt_domain_free(&res[i]);
+        free(res);
+        return -1;
+    }
+    *out = res;
+    *n = count;
+    return 0;
+}
+
+/* A domain that list would skip (absent, foreign, unreadable metadata)
+ * reads as absent here too, so the two never disagree. */
+static int
+virt_op_get(struct virt *v, const char *name, struct virt_domain *out, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    dom = virDomainLookupByName(l.conn, name);
+    if (!dom) {
+        if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+            rc = virt_error(err, "look up domain `%s`", name);
+    } else {
+        rc = virt_domain_read(dom, out, err);
+        if (rc > 0)
+            rc = 0;
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
+static int
+virt_op_create(struct virt *v, const char *xml, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc = 0;
+
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    /* Transient, and no AUTODESTROY: replicas outlive the daemon. */
+    dom = virDomainCreateXML(l.conn, xml, 0);
+    if (!dom)
+        rc = virt_error(err, "create domain");
+    else
+        virDomainFree(dom);
+    virt_release(v, &l);
+    return rc;
+}
+
+/* Look name up: 1 and *dom, 0 when there is no such domain, -1 on error. */
+static int
+virt_lookup(virConnectPtr conn, const char *name, virDomainPtr *dom, struct vmirs_err **err)
+{
+    *dom = virDomainLookupByName(conn, name);
+    if (*dom)
+        return 1;
+    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+        return 0;
+    return virt_error(err, "look up domain `%s`", name);
+}
+
+static int
+virt_op_shutdown(struct virt *v, const char *name, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc;
+
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    rc = virt_lookup(l.conn, name, &dom, err);
+    if (rc > 0) {
+        rc = 0;
+        /* The guest agent if it answers, else the ACPI power button. */
+        if (virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN |
+                                            VIR_DOMAIN_SHUTDOWN_GUEST_AGENT) < 0) {
+            int code = virGetLastErrorCode();
+
+            /* A driver without shutdown methods (the test driver) rejects
+             * the flags as unsupported; its default is the same request. */
+            if (code == VIR_ERR_INVALID_ARG && virDomainShutdownFlags(dom, 0) == 0)
+                code = VIR_ERR_OK;
+            else if (code == VIR_ERR_INVALID_ARG)
+                code = virGetLastErrorCode();
+            if (code != VIR_ERR_OK && code != VIR_ERR_NO_DOMAIN)
+                rc = virt_error(err, "shut down domain `%s`", name);
+        }
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
+static int
+virt_op_destroy(struct virt *v, const char *name, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc;
+
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    rc = virt_lookup(l.conn, name, &dom, err);
+    if (rc > 0) {
+        rc = 0;
+        if (virDomainDestroy(dom) < 0) {
+            int code = virGetLastErrorCode();
+
+            /* Gone, or no longer running ("domain is not running"): what
+             * destroy was for has happened. */
+            if (code != VIR_ERR_NO_DOMAIN && code != VIR_ERR_OPERATION_INVALID)
+                rc = virt_error(err, "destroy domain `%s`", name);
+        }
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
+static int
+virt_op_set_meta(struct virt *v, const char *name, const struct dommeta *m, struct vmirs_err **err)
+{
+    cleanup_free char *xml = NULL;
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc;
+
+    if (dommeta_build(m, &xml, err) < 0)
+        return err_wrap(err, "set metadata of domain `%s`", name);
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    rc = virt_lookup(l.conn, name, &dom, err);
+    if (rc == 0)
+        rc = err_set(err, 0, "set metadata of domain `%s`: no such domain", name);
+    if (rc > 0) {
+        rc = 0;
+        if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, DOMMETA_PREFIX, DOMMETA_NS,
+                                 VIR_DOMAIN_AFFECT_LIVE) < 0)
+            rc = virt_error(err, "set metadata of domain `%s`", name);
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
+const struct virt_ops virt_libvirt_ops = {
+    .list = virt_op_list,
+    .get = virt_op_get,
+    .create = virt_op_create,
+    .shutdown = virt_op_shutdown,
+    .destroy = virt_op_destroy,
+    .set_meta = virt_op_set_meta,
+};
+
+/* --- libvirt callbacks ------------------------------------------------------ */
+
+/* Any thread: libvirt calls it from whichever thread notices the socket
+ * close (the event loop, or a worker in the middle of a call). It only
+ * records the generation and wakes the loop; uv_async_send is the one
+ * libuv call that is safe here. */
+static void
+virt_on_close(virConnectPtr conn, int reason, void *opaque)
+{
+    struct virt_connset *set = opaque;
+    struct virt *v = set->v;
+    unsigned seen = atomic_load(&v->lost_gen);
+
+    while (seen < set->gen && !atomic_compare_exchange_weak(&v->lost_gen, &seen, set->gen))
+        ;
+    atomic_store(&v->lost_reason, reason);
+    uv_async_send(&v->wake);
+}
+
+/* Loop thread. libvirt does not call domain event callbacks from the
+ * thread that received the event: it queues it and arms a 0 ms timeout,
+ * and the event loop dispatches the queue (object_event.c). virt_event
+ * runs that loop on ours, so this runs on the loop thread and may call
+ * ev->lifecycle directly. dom is valid only during the call. */
+static int
+virt_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    struct virt *v = opaque;
+    cleanup_free char *name = xstrdup(virDomainGetName(dom));
+
+    assert(virt_on_loop_thread(v));
+    if (!v->stopping && v->ev.lifecycle)
+        v->ev.lifecycle(v->opaque, name, event, detail);
+    return 0;
+}
+
+/* --- Connect and teardown jobs ---------------------------------------------- */
+
+static struct virt_connset *
+virt_connset_new(struct virt *v, unsigned gen)
+{
+    struct virt_connset *set = xcalloc(1, sizeof(*set));
+
+    set->v = v;
+    set->gen = gen;
+    set->conns = xcalloc(v->nconn, sizeof(*set->conns));
+    set->close_registered = xcalloc(v->nconn, sizeof(*set->close_registered));
+    set->event_id = -1;
+    return set;
+}
+
+/* Workq thread: undo whatever part of set exists. Once the callbacks are
+ * deregistered, libvirt no longer refers to set or v. */
+static void
+virt_connset_close(struct virt_connset *set)
+{
+    for (unsigned i = 0; i < set->v->nconn; i++) {
+        virConnectPtr c = set->conns[i];
+
+        if (!c)
+            continue;
+        if (i == 0 && set->event_id >= 0)
+            virConnectDomainEventDeregisterAny(c, set->event_id);
+        /* Fails harmlessly when the callback has fired already: libvirt
+         * forgets it after the first call. */
+        if (set->close_registered[i])
+            virConnectUnregisterCloseCallback(c, virt_on_close);
+        virConnectClose(c);
+        set->conns[i] = NULL;
+    }
+}
+
+static void
+virt_connset_free(struct virt_connset *set)
+{
+    free(set->conns);
+    free(set->close_registered);
+    free(set);
+}
+
+static int
+virt_connect_work(void *arg, char **errmsg)
+{
+    struct virt_connset *set = arg;
+    struct virt *v = set->v;
+
+    for (unsigned i = 0; i < v->nconn; i++) {
+        virConnectPtr c = virConnectOpen(v->uri);
+
+        if (!c) {
+            *errmsg = xstrdup(virGetLastErrorMessage());
+            return -1;
+        }
+        set->conns[i] = c;
+        /* Every connection: whichever drops first, all are renewed. */
+        if (virConnectRegisterCloseCallback(c, virt_on_close, set, NULL) < 0) {
+            *errmsg = xasprintf("register close callback: %s", virGetLastErrorMessage());
+            return -1;
+        }
+        set->close_registered[i] = true;
+    }
+    /* Drivers that run in-process (test:///default) have no keepalive;
+     * that is no reason to fail. */
+    if (virConnectSetKeepAlive(set->conns[0], VIRT_KEEPALIVE_INTERVAL, VIRT_KEEPALIVE_COUNT) < 0)
+        log_debug("no keepalive on `%s`: %s", v->uri, virGetLastErrorMessage());
+    set->event_id =
+        virConnectDomainEventRegisterAny(set->conns[0], NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(virt_on_lifecycle), v, NULL);
+    if (set->event_id < 0) {
+        *errmsg = xasprintf("register lifecycle events: %s", virGetLastErrorMessage());
+        return -1;
+    }
+    return 0;
+}
+
+static void virt_maybe_finish(struct virt *v);
+static void virt_schedule_retry(struct virt *v);
+
+static int
+virt_teardown_work(void *arg, char **errmsg)
+{
+    virt_connset_close(arg);
+    return 0;
+}
+
+static void
+virt_teardown_done(void *arg, int rc, char *errmsg)
+{
+    struct virt_connset *set = arg;
+    struct virt *v = set->v;
+
+    free(errmsg);
+    virt_connset_free(set);
+    v->jobs--;
+    virt_maybe_finish(v);
+}
+
+/* Close a generation in the background: deregistering and closing are
+ * RPCs, and a loop thread that blocks stops answering keepalives. */
+static void
+virt_submit_teardown(struct virt *v, struct virt_connset *set)
+{
+    v->jobs++;
+    workq_submit(v->q, virt_teardown_work, virt_teardown_done, set);
+}
+
+static void
+virt_connect_done(void *arg, int rc, char *errmsg)
+{
+    struct virt_connset *set = arg;
+    struct virt *v = set->v;
+    cleanup_free char *msg = errmsg;
+
+    v->jobs--;
+    v->connecting = false;
+    if (v->stopping) {
+        virt_submit_teardown(v, set);
+        virt_maybe_finish(v);
+        return;
+    }
+    if (rc == 0 && atomic_load(&v->lost_gen) >= set->gen) {
+        rc = -1;
+        msg = xstrdup(virt_close_reason(atomic_load(&v->lost_reason)));
+    }
+    if (rc < 0) {
+        v->attempts++;
+        log_warn("connect to `%s`: %s; retrying in %u s", v->uri, msg ? msg : "failed",
+                 virt_backoff_ms(v->failures) / 1000);
+        virt_submit_teardown(v, set);
+        virt_schedule_retry(v);
+        return;
+    }
+
+    uv_mutex_lock(&v->lock);
+    v->cur = set;
+    memset(v->busy, 0, v->nconn * sizeof(*v->busy));
+    uv_mutex_unlock(&v->lock);
+    v->connected = true;
+    v->failures = 0;
+    log_info("connected to `%s`", v->uri);
+    if (v->ev.connected)
+        v->ev.connected(v->opaque);
+}
+
+static void
+virt_connect(struct virt *v)
+{
+    struct virt_connset *set;
+
+    assert(!v->connecting && !v->connected && !v->stopping);
+    set = virt_connset_new(v, ++v->last_gen);
+    v->connecting = true;
+    v->jobs++;
+    workq_submit(v->q, virt_connect_work, virt_connect_done, set);
+}
+
+static void
+virt_on_retry(uv_timer_t *t)
+{
+    struct virt *v = t->data;
+
+    if (!v->stopping && !v->connected && !v->connecting)
+        virt_connect(v);
+}
+
+static void
+virt_schedule_retry(struct virt *v)
+{
+    unsigned ms = virt_backoff_ms(v->failures);
+
+    if (v->failures < 5)
+        v->failures++;
+    uv_timer_start(&v->retry, virt_on_retry, ms, 0);
+}
+
+/* Uninstall the current generation: new calls fail at once, calls in
+ * flight finish on their own references. */
+static struct virt_connset *
+virt_uninstall(struct virt *v)
+{
+    struct virt_connset *set;
+
+    uv_mutex_lock(&v->lock);
+    set = v->cur;
+    v->cur = NULL;
+    uv_mutex_unlock(&v->lock);
+    v->connected = false;
+    return set;
+}
+
+/* The close callback fired: if it concerns the live generation, drop it
+ * and reconnect after the backoff. */
+static void
+virt_on_wake(uv_async_t *a)
+{
+    struct virt *v = a->data;
+    cleanup_free char *why = NULL;
+    struct virt_connset *set;
+
+    if (v->stopping || !v->connected || atomic_load(&v->lost_gen) < v->cur->gen)
+        return;
+    why = xstrdup(virt_close_reason(atomic_load(&v->lost_reason)));
+    set = virt_uninstall(v);
+    log_warn("connection to `%s` lost: %s; reconnecting in %u s", v->uri, why,
+             virt_backoff_ms(v->failures) / 1000);
+    virt_submit_teardown(v, set);
+    virt_schedule_retry(v);
+    if (v->ev.disconnected)
+        v->ev.disconnected(v->opaque, why);
+}
+
+/* --- Start and stop ------------------------------------------------------- */
+
+struct virt *
+virt_start(uv_loop_t *loop, struct workq *q, const char *uri, unsigned nconn,
+           const struct virt_events *ev, void *opaque)
+{
+    static uv_once_t once = UV_ONCE_INIT;
+    struct virt *v = xcalloc(1, sizeof(*v));
+
+    uv_once(&once, virt_process_init);
+    v->loop = loop;
+    v->loop_tid = uv_thread_self();
+    v->q = q;
+    v->uri = xstrdup(uri);
+    v->nconn = nconn ? nconn : 1;
+    v->ev = *ev;
+    v->opaque = opaque;
+    v->busy = xcalloc(v->nconn, sizeof(*v->busy));
+    if (uv_mutex_init(&v->lock) != 0)
+        abort();
+    uv_timer_init(loop, &v->retry);
+    v->retry.data = v;
+    uv_async_init(loop, &v->wake, virt_on_wake);
+    v->wake.data = v;
+    v->handles = 2;
+    virt_connect(v);
+    return v;
+}
+
+bool
+virt_connected(const struct virt *v)
+{
+    return v->connected;
+}
+
+static void
+virt_on_handle_closed(uv_handle_t *h)
+{
+    struct virt *v = h->data;
+    void (*done)(void *) = v->stop_done;
+    void *opaque = v->stop_opaque;
+
+    if (--v->handles > 0)
+        return;
+    uv_mutex_destroy(&v->lock);
+    free(v->busy);
+    free(v->uri);
+    free(v);
+    if (done)
+        done(opaque);
+}
+
+/* Once stopping and no job of ours is left, no libvirt callback can
+ * refer to v any more: close the handles, then free. */
+static void
+virt_maybe_finish(struct virt *v)
+{
+    if (!v->stopping || v->jobs > 0 || uv_is_closing((uv_handle_t *) &v->wake))
+        return;
+    uv_close((uv_handle_t *) &v->retry, virt_on_handle_closed);
+    uv_close((uv_handle_t *) &v->wake, virt_on_handle_closed);
+}
+
+void
+virt_stop(struct virt *v, void (*done)(void *opaque), void *opaque)
+{
+    struct virt_connset *set;
+
+    assert(virt_on_loop_thread(v) && !v->stopping);
+    v->stopping = true;
+    v->stop_done = done;
+    v->stop_opaque = opaque;
+    uv_timer_stop(&v->retry);
+    set = virt_uninstall(v);
+    if (set)
+        virt_submit_teardown(v, set);
+    virt_maybe_finish(v);
+}
+
+#ifdef UNITTESTS
+/* Tests: behave as if libvirt had reported the live connections closed. */
+void virt_testing_lose(struct virt *v);
+unsigned virt_testing_attempts(const struct virt *v);
+
+void
+virt_testing_lose(struct virt *v)
+{
+    uv_mutex_lock(&v->lock);
+    if (v->cur)
+        virt_on_close(v->cur->conns[0], VIR_CONNECT_CLOSE_REASON_CLIENT, v->cur);
+    uv_mutex_unlock(&v->lock);
+}
+
+/* Tests: failed connect attempts so far. */
+unsigned
+virt_testing_attempts(const struct virt *v)
+{
+    return v->attempts;
+}
+#endif
