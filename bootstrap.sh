@@ -87,6 +87,8 @@ demo)
 test)
     say "unit and command-line tests: make check"
     make -j"$(nproc)" check || { cat test-suite.log 2>/dev/null; exit 1; }
+    say "integration: vmirsd against libvirtd's mock hypervisor: make check-integration"
+    make check-integration
     say "end to end on QEMU: the test guest (make images), --render, one replica booted: make check-e2e"
     make check-e2e
     say "unit tests under valgrind: make check-valgrind"

@@ -808,6 +808,10 @@ run_pass(struct controller *c, struct rs *s)
         d.selector = s->spec->selector_mismatch ? NULL : &s->spec->selector;
     }
     rs_conditions(c, s);
+    for (size_t i = 0; i < n; i++)
+        log_debug("%s: observed `%s` phase %d ready %d deleting %d owner %s", event_name(s),
+                  obs[i].name, obs[i].phase, obs[i].ready, obs[i].deleting,
+                  obs[i].owner_uid ? obs[i].owner_uid : "-");
     reconcile(&d, obs, n, &res);
 
     for (size_t i = 0; i < res.n; i++) {

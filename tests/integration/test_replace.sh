@@ -21,7 +21,7 @@ note "replaced $victim: before [$before] after [$after]"
 # A bad edit keeps the last good content in force.
 printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\nmetadata: {name: itrep}\nspec:\n  replicas: [oops\n' \
     >"$T/spool/.itrep.tmp" && mv "$T/spool/.itrep.tmp" "$T/spool/itrep.yaml"
-wait_until "the bad edit is reported" 30 grep -q "itrep.yaml:5:.*error" "$T/vmirsd.log"
+wait_until "the bad edit is reported with its position" 30 grep -q "itrep.yaml:6:1: error: invalid YAML" "$T/vmirsd.log"
 wait_until "the log says the last good content stays" 30 grep -q "keeping the last good content" "$T/vmirsd.log"
 count_is itrep 3 || fail "a bad edit changed the replicas: $(count_of itrep)"
 
