@@ -80,9 +80,45 @@ make -j"$(nproc)"
 
 case "$mode" in
 demo)
-    say "validating the example manifests: src/vmirsd --validate conf/examples/"
-    src/vmirsd --validate conf/examples/
-    say "vmirsd reads and validates KubeVirt manifests. Running them as libvirt domains is the next step of its development."
+    say "building the test guest image: make images"
+    make images
+    # The demo daemon: the example manifests, its own state directory, the
+    # locally built image. domain_type = qemu (TCG): on hosts with nested
+    # KVM, guests can pause in firmware, and TCG always works.
+    demo="$top/demo"
+    mkdir -p "$demo/spool"
+    cp conf/examples/*.yaml "$demo/spool/"
+    cat >"$demo/vmirsd.conf" <<CONF
+spool_dir = $demo/spool
+state_dir = /var/lib/vmirsd-demo
+image_dir = $top/images/out
+domain_type = qemu
+CONF
+    if [ -f "$demo/vmirsd.pid" ] && kill -0 "$(cat "$demo/vmirsd.pid")" 2>/dev/null; then
+        say "stopping the previous demo vmirsd (its replicas keep running and are adopted)"
+        kill "$(cat "$demo/vmirsd.pid")"
+        sleep 1
+    fi
+    say "starting vmirsd with conf/examples/ (log: demo/vmirsd.log)"
+    nohup src/vmirsd -c "$demo/vmirsd.conf" >"$demo/vmirsd.log" 2>&1 &
+    echo $! >"$demo/vmirsd.pid"
+    want=$(grep -h '^  replicas:' "$demo"/spool/*.yaml | awk '{n += $2} END {print n}')
+    i=0
+    until [ "$(virsh -c qemu:///system list --name | grep -c '^default_')" -ge "$want" ]; do
+        i=$((i + 1))
+        if [ $i -gt 240 ]; then
+            echo "the replicas did not all start within 2 minutes; see demo/vmirsd.log" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+    say "virsh -c qemu:///system list"
+    virsh -c qemu:///system list
+    echo "vmirsd keeps these $want replicas running. Destroy one with virsh and a new one"
+    echo "replaces it; edit spec.replicas in demo/spool/*.yaml and it scales; remove a file"
+    echo "and its replicas go. A booted replica answers its guest agent:"
+    echo "  virsh -c qemu:///system qemu-agent-command NAME '{\"execute\":\"guest-ping\"}'"
+    echo "Stop the daemon (the replicas keep running): kill \$(cat demo/vmirsd.pid)"
     ;;
 test)
     say "unit and command-line tests: make check"
