@@ -5,6 +5,8 @@
 #include "controller.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <libvirt/libvirt.h>
@@ -28,7 +30,10 @@
  * It counts as pending this long before it is given up and removed. */
 #define INTENT_GRACE_MS 60000
 
-#define OWNER_FILE "owner"
+#define INTENT_JOURNAL "intents"
+/* The journal is truncated when no create is in flight and it has grown
+ * past this many lines. */
+#define INTENT_JOURNAL_MAX_LINES 4096
 
 /* One domain with vmirsd metadata, or a create in flight. */
 struct replica {
@@ -78,6 +83,8 @@ struct controller {
     size_t inflight;
     uv_timer_t pass_timer, resync_timer, retry_timer;
     int open_handles;
+    int journal_fd;
+    size_t journal_lines;
     void (*stop_done)(void *opaque);
     void *stop_opaque;
 };
@@ -150,8 +157,10 @@ rep_remove(struct controller *c, struct replica *r)
 }
 
 /* SPEC section 3: phase from libvirt's state and reason. */
-static enum replica_phase
-phase_of_state(int state, int reason, bool *ready)
+STATIC enum replica_phase controller_phase(int state, int reason, bool *ready);
+
+STATIC enum replica_phase
+controller_phase(int state, int reason, bool *ready)
 {
     *ready = false;
     switch (state) {
@@ -360,15 +369,27 @@ parsed_secret(void *opaque, const char *ns, const char *name)
     return parsed_find(opaque, KOBJ_SECRET, ns, name);
 }
 
+/* The record that makes a create survive vmirsd's death: one line in
+ * the intent journal, appended before the domain exists. One write(2) to
+ * an O_APPEND file is atomic with respect to the other workers' lines.
+ * No fsync: it guards against the daemon dying, not the host (a host
+ * crash takes the transient domains with it). A per-replica file would do
+ * the same job at the cost of an inode per replica, which measured as the
+ * largest part of a burst's work. */
 static int
-write_owner_file(const struct vmirs_conf *conf, const struct job *j, struct vmirs_err **err)
+write_intent(struct controller *c, const struct job *j, struct vmirs_err **err)
 {
-    cleanup_free char *path =
-        xasprintf("%s/replicas/%s/%s", conf->state_dir, j->id.domain_name, OWNER_FILE);
-    cleanup_free char *text = xasprintf("%s\n%u\n", j->id.vmirs_uid, j->slot);
+    struct timespec ts;
+    cleanup_free char *line = NULL;
+    ssize_t w;
 
-    if (write_file_atomic(path, text, strlen(text), 0600) < 0)
-        return err_set(err, errno, "record the replica `%s`", j->id.domain_name);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    line = xasprintf("%s %s %u %lld\n", j->id.domain_name, j->id.vmirs_uid, j->slot,
+                     (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    w = write(c->journal_fd, line, strlen(line));
+    if (w != (ssize_t) strlen(line))
+        return err_set(err, w < 0 ? errno : EIO, "record the replica `%s` in the intent journal",
+                       j->id.domain_name);
     return 0;
 }
 
@@ -392,7 +413,7 @@ work_create(struct job *j, char **errmsg)
         err_set(&err, 0, "VirtualMachineInstanceReplicaSet \"%s/%s\" vanished", j->ns,
                 j->vmirs_name);
     } else if (materialize_replica(c->conf, c->type, v, &objs, &j->id, false, &xml, &err) == 0) {
-        if (write_owner_file(c->conf, j, &err) == 0 && c->ops->create(c->v, xml, &err) == 0)
+        if (write_intent(c, j, &err) == 0 && c->ops->create(c->v, xml, &err) == 0)
             rc = 0;
         if (rc < 0) {
             struct vmirs_err *ignored = NULL;
@@ -473,7 +494,7 @@ apply_domain(struct controller *c, const struct virt_domain *d)
 {
     struct replica *r = rep_find(c, d->name);
     bool ready;
-    enum replica_phase phase = phase_of_state(d->state, d->reason, &ready);
+    enum replica_phase phase = controller_phase(d->state, d->reason, &ready);
 
     if (!r) {
         r = rep_add(c, d->name);
@@ -497,48 +518,67 @@ apply_domain(struct controller *c, const struct virt_domain *d)
     mark_replica_dirty(c, r);
 }
 
-/* Creates recorded before a restart (their directories) whose domains are
- * not (yet) in libvirt: pending for a while, then given up. */
+/* Creates recorded before a restart whose domains are not (yet) in
+ * libvirt: pending for a while (libvirtd may still be finishing one),
+ * then given up. Replica directories that belong to no replica are
+ * removed. Runs once, after the first list, before any create. */
 static void
 scan_intents(struct controller *c)
 {
-    cleanup_free char *dir = xasprintf("%s/replicas", c->conf->state_dir);
-    DIR *d = opendir(dir);
+    cleanup_free char *path = xasprintf("%s/%s", c->conf->state_dir, INTENT_JOURNAL);
+    cleanup_free char *text = NULL, *dir = xasprintf("%s/replicas", c->conf->state_dir);
+    struct timespec ts;
+    int64_t wall;
+    DIR *d;
     struct dirent *e;
-    time_t now = time(NULL);
 
+    clock_gettime(CLOCK_REALTIME, &ts);
+    wall = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (read_file(path, &text, NULL) == 0) {
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            char name[256], uid[128];
+            unsigned slot;
+            long long t;
+            struct replica *r;
+
+            if (sscanf(line, "%255s %127s %u %lld", name, uid, &slot, &t) != 4 ||
+                rep_find(c, name) || wall - t > INTENT_GRACE_MS)
+                continue;
+            r = rep_add(c, name);
+            r->meta.owner_uid = xstrdup(uid);
+            r->meta.slot = slot;
+            r->intent = true;
+            r->phase = PHASE_PENDING;
+            r->gen = c->gen;
+            log_info("replica `%s` was being created before a restart: counted as pending", name);
+            mark_replica_dirty(c, r);
+        }
+    }
+    /* Start the journal afresh with what is still pending. */
+    if (ftruncate(c->journal_fd, 0) < 0)
+        log_warn("truncate %s: %s", path, strerror(errno));
+    c->journal_lines = 0;
+    for (size_t i = 0; i < c->nreps; i++) {
+        const struct replica *r = c->reps[i];
+        cleanup_free char *line = NULL;
+
+        if (!r->intent)
+            continue;
+        line = xasprintf("%s %s %u %lld\n", r->name, r->meta.owner_uid, r->meta.slot,
+                         (long long) wall);
+        if (write(c->journal_fd, line, strlen(line)) < 0)
+            log_warn("write %s: %s", path, strerror(errno));
+        c->journal_lines++;
+    }
+
+    d = opendir(dir);
     if (!d)
         return;
     while ((e = readdir(d))) {
-        cleanup_free char *owner = NULL, *text = NULL, *sub = NULL;
-        struct replica *r;
-        struct stat st;
-        char uid[128];
-        unsigned slot = 0;
-
         if (e->d_name[0] == '.' || rep_find(c, e->d_name))
             continue;
-        sub = xasprintf("%s/%s", dir, e->d_name);
-        owner = xasprintf("%s/%s", sub, OWNER_FILE);
-        if (stat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        if (read_file(owner, &text, NULL) < 0 || sscanf(text, "%127s %u", uid, &slot) != 2 ||
-            (int64_t) (now - st.st_mtime) * 1000 > INTENT_GRACE_MS) {
-            struct job *j = job_new(JOB_REAP, e->d_name);
-
-            /* An old record without a domain: the replica is gone. */
-            log_info("remove the files of replica `%s`: its domain no longer exists", e->d_name);
-            submit(c, j);
-            continue;
-        }
-        r = rep_add(c, e->d_name);
-        r->meta.owner_uid = xstrdup(uid);
-        r->meta.slot = slot;
-        r->intent = true;
-        r->phase = PHASE_PENDING;
-        r->gen = c->gen;
-        log_info("replica `%s` was being created before a restart: counted as pending", e->d_name);
-        mark_replica_dirty(c, r);
+        log_info("remove the files of replica `%s`: its domain no longer exists", e->d_name);
+        submit(c, job_new(JOB_REAP, e->d_name));
     }
     closedir(d);
 }
@@ -953,6 +993,17 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
         s->batch = s->batch_failed ? 1 : s->batch * 2;
         s->batch_failed = false;
     }
+    c->journal_lines++;
+    if (c->journal_lines > INTENT_JOURNAL_MAX_LINES) {
+        bool creating = false;
+
+        for (size_t i = 0; i < c->nsets; i++)
+            creating = creating || c->sets[i]->inflight > 0;
+        /* With nothing in flight every line is settled: the domain exists
+         * (and carries its own metadata) or the create failed. */
+        if (!creating && ftruncate(c->journal_fd, 0) == 0)
+            c->journal_lines = 0;
+    }
     mark_dirty(c, s);
 }
 
@@ -1184,6 +1235,13 @@ controller_new(uv_loop_t *loop, const struct vmirs_conf *conf, const char *domai
     c->v = v;
     c->ops = ops;
     c->q = q;
+    {
+        cleanup_free char *path = xasprintf("%s/%s", conf->state_dir, INTENT_JOURNAL);
+
+        c->journal_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (c->journal_fd < 0)
+            log_error("open the intent journal %s: %s", path, strerror(errno));
+    }
     uv_timer_init(loop, &c->pass_timer);
     uv_timer_init(loop, &c->resync_timer);
     uv_timer_init(loop, &c->retry_timer);
@@ -1239,5 +1297,7 @@ controller_free(struct controller *c)
         rs_free(c->sets[i]);
     free(c->sets);
     desired_free(&c->desired);
+    if (c->journal_fd >= 0)
+        close(c->journal_fd);
     free(c);
 }

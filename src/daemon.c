@@ -5,6 +5,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,10 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
     unsigned nconn;
     int rc = 1;
 
+    /* glibc gives every thread that mallocs its own arena; with the
+     * threadpool's threads that is most of an idle daemon's RSS. Two are
+     * plenty for a daemon whose threads mostly wait on libvirt. */
+    mallopt(M_ARENA_MAX, 2);
     /* Enough threads that max_parallel calls never wait for one; libuv
      * reads this once, at its first use of the threadpool. */
     if (!getenv("UV_THREADPOOL_SIZE")) {
