@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -85,6 +86,7 @@ struct controller {
     int open_handles;
     int journal_fd;
     size_t journal_lines;
+    int64_t trimmed_ms;
     void (*stop_done)(void *opaque);
     void *stop_opaque;
 };
@@ -639,17 +641,22 @@ slot_backoff(struct rs *s, unsigned slot)
     return &s->slots[slot];
 }
 
-static bool
-slot_taken(struct controller *c, const struct rs *s, unsigned slot)
+/* Which slots of s are held by a live replica: computed once per pass,
+ * since a burst looks for free slots hundreds of times. */
+static bool *
+slots_taken(struct controller *c, const struct rs *s, size_t nslots)
 {
+    bool *taken = xcalloc(nslots, sizeof(bool));
+
     for (size_t i = 0; i < c->nreps; i++) {
         const struct replica *r = c->reps[i];
 
-        if (streq0(r->meta.owner_uid, s->uid) && r->meta.slot == slot && !r->deleting &&
-            (r->phase == PHASE_PENDING || r->phase == PHASE_RUNNING))
-            return true;
+        if (r->meta.slot < nslots && !r->deleting &&
+            (r->phase == PHASE_PENDING || r->phase == PHASE_RUNNING) &&
+            streq0(r->meta.owner_uid, s->uid))
+            taken[r->meta.slot] = true;
     }
-    return false;
+    return taken;
 }
 
 /* Files the replica needs: its VMIRS's and those of its ConfigMaps/Secrets. */
@@ -817,6 +824,8 @@ run_pass(struct controller *c, struct rs *s)
     size_t n = 0;
     int64_t now = now_ms(c), wait_min = -1;
     unsigned allowed, started = 0;
+    size_t nslots;
+    bool *taken;
 
     s->dirty = false;
     for (size_t i = 0; i < c->nreps; i++) {
@@ -848,10 +857,6 @@ run_pass(struct controller *c, struct rs *s)
         d.selector = s->spec->selector_mismatch ? NULL : &s->spec->selector;
     }
     rs_conditions(c, s);
-    for (size_t i = 0; i < n; i++)
-        log_debug("%s: observed `%s` phase %d ready %d deleting %d owner %s", event_name(s),
-                  obs[i].name, obs[i].phase, obs[i].ready, obs[i].deleting,
-                  obs[i].owner_uid ? obs[i].owner_uid : "-");
     reconcile(&d, obs, n, &res);
 
     for (size_t i = 0; i < res.n; i++) {
@@ -883,12 +888,14 @@ run_pass(struct controller *c, struct rs *s)
     if (res.create == 0 && s->inflight == 0)
         s->batch = 1;
     allowed = s->batch > s->inflight ? s->batch - s->inflight : 0;
-    for (unsigned slot = 0;
-         res.create > started && allowed > 0 && slot < (unsigned) d.replicas + 1024; slot++) {
+    /* Enough slots for every replica there is plus the new ones. */
+    nslots = res.create > 0 ? (size_t) d.replicas + res.create + c->nreps : 0;
+    taken = nslots ? slots_taken(c, s, nslots) : NULL;
+    for (unsigned slot = 0; res.create > started && allowed > 0 && slot < nslots; slot++) {
         struct backoff *b;
         int64_t wait;
 
-        if (slot_taken(c, s, slot))
+        if (taken[slot])
             continue;
         b = slot_backoff(s, slot);
         if (!backoff_ready(b, now, &wait)) {
@@ -897,16 +904,19 @@ run_pass(struct controller *c, struct rs *s)
             continue;
         }
         start_create(c, s, slot);
+        taken[slot] = true;
         started++;
         allowed--;
     }
+    free(taken);
     /* A backed-off slot: come back when the earliest one may try again. */
     if (wait_min >= 0 && (!uv_is_active((uv_handle_t *) &c->retry_timer) ||
                           uv_timer_get_due_in(&c->retry_timer) > (uint64_t) wait_min))
         uv_timer_start(&c->retry_timer, on_retry, (uint64_t) wait_min, 0);
-    log_debug("%s: desired %lld, active %lld, ready %lld, creating %u", event_name(s),
-              (long long) d.replicas, (long long) res.replicas, (long long) res.ready_replicas,
-              started);
+    if (log_enabled(LOG_LEVEL_DEBUG))
+        log_debug("%s: desired %lld, active %lld, ready %lld, creating %u", event_name(s),
+                  (long long) d.replicas, (long long) res.replicas, (long long) res.ready_replicas,
+                  started);
     reconcile_result_free(&res);
     free(obs);
 }
@@ -1071,6 +1081,12 @@ job_done(void *arg, int rc, char *errmsg)
     }
     free(errmsg);
     job_free(j);
+    /* When a burst of work is over, give its freed memory back to the
+     * system: an idle daemon should be small. At most once a second. */
+    if (c->inflight == 0 && now_ms(c) - c->trimmed_ms >= 1000) {
+        c->trimmed_ms = now_ms(c);
+        malloc_trim(0);
+    }
     maybe_stopped(c);
 }
 

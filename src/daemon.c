@@ -24,7 +24,7 @@
 #include "log.h"
 
 /* A write burst or an editor's save-and-rename settles within this. */
-#define SPOOL_DEBOUNCE_MS 100
+#define SPOOL_DEBOUNCE_MS 50
 
 struct daemon {
     uv_loop_t loop;

@@ -4,6 +4,8 @@
 #ifndef VMIRS_LOG_H
 #define VMIRS_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 #ifndef LOG_COMPONENT
@@ -16,6 +18,9 @@ void log_init(void);
 
 /* Set the most verbose level printed. */
 void log_set_level(enum log_level level);
+/* Whether records of level are printed (to skip building costly ones). */
+bool log_enabled(enum log_level level);
+
 /* Parse "error", "warning", "info" or "debug"; -1 if none of them. */
 int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level level);
