@@ -55,6 +55,11 @@ manifest itside 4
 wait_until "itside resumes and scales to 4" 30 count_is itside 4
 grep -q "default/itside: SuccessfulResumed" "$T/vmirsd.log" || fail "no SuccessfulResumed"
 
+# SIGHUP re-reads the configuration and rescans; nothing changes.
+kill -HUP "$VMIRSD_PID"
+wait_until "SIGHUP is handled" 30 grep -q "SIGHUP: reloading" "$T/vmirsd.log"
+count_is itside 4 || fail "SIGHUP changed itside's replicas"
+
 rm "$T/spool/itrep.yaml" "$T/spool/itside.yaml" "$T/spool/itsel.yaml"
 wait_until "all replicas are gone with their manifests" 30 sh -c \
     "! virsh -c $URI list --name | grep -q '^default_it'"
