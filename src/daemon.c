@@ -36,6 +36,7 @@ struct daemon {
     struct controller *c;
     struct spool *spool;
     uv_signal_t sighup, sigterm, sigint;
+    uv_timer_t rescan;
     bool stopping;
     int exit_code;
 };
@@ -137,6 +138,18 @@ on_handle_closed(uv_handle_t *h)
 {
 }
 
+/* A safety net like the controller's resync: libuv drops inotify's queue
+ * overflow silently, so a change could otherwise go unseen until the next
+ * event. */
+static void
+on_rescan(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+
+    if (d->spool)
+        spool_rescan(d->spool);
+}
+
 static void
 on_virt_stopped(void *opaque)
 {
@@ -146,6 +159,7 @@ on_virt_stopped(void *opaque)
     uv_close((uv_handle_t *) &d->sighup, on_handle_closed);
     uv_close((uv_handle_t *) &d->sigterm, on_handle_closed);
     uv_close((uv_handle_t *) &d->sigint, on_handle_closed);
+    uv_close((uv_handle_t *) &d->rescan, on_handle_closed);
 }
 
 static void
@@ -233,6 +247,10 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
     uv_signal_start(&d.sighup, on_sighup, SIGHUP);
     uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+    uv_timer_init(&d.loop, &d.rescan);
+    d.rescan.data = &d;
+    uv_timer_start(&d.rescan, on_rescan, (uint64_t) conf->resync_interval * 1000,
+                   (uint64_t) conf->resync_interval * 1000);
     if (spool_start(&d.loop, conf->spool_dir, SPOOL_DEBOUNCE_MS, &spool_ops, &d, &d.spool, &err) <
         0) {
         /* A start-up error is fatal (doc/error-handling.md). */
