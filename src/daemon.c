@@ -187,20 +187,6 @@ on_stop_signal(uv_signal_t *h, int signum)
     controller_stop(d->c, on_controller_stopped, d);
 }
 
-static int
-ensure_dir(const char *path)
-{
-    cleanup_free char *p = xstrdup(path);
-
-    for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *s = '/';
-    }
-    return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 int
 daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
 {
@@ -221,7 +207,7 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
         pool = xasprintf("%u", workq_threadpool_size(conf->max_parallel));
         setenv("UV_THREADPOOL_SIZE", pool, 1);
     }
-    if (ensure_dir(conf->state_dir) < 0) {
+    if (mkdir_parents(conf->state_dir, 0755, NULL) < 0) {
         log_error("create state directory `%s`: %s", conf->state_dir, strerror(errno));
         return 1;
     }

@@ -2066,17 +2066,11 @@ fail:
 static int
 image_mkdir(const char *dir, struct vmirs_err **err)
 {
-    cleanup_free char *p = xstrdup(dir);
+    cleanup_free char *failed = NULL;
 
     /* Parents too: the cache may be the first thing made in state_dir. */
-    for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return err_set(err, errno, "create directory %s", p);
-        *s = '/';
-    }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return err_set(err, errno, "create directory %s", dir);
+    if (mkdir_parents(dir, 0755, &failed) < 0)
+        return err_set(err, errno, "create directory %s", failed);
     return 0;
 }
 

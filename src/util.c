@@ -256,3 +256,27 @@ sha256_hex(const void *data, size_t len, char out[65])
     for (size_t i = 0; i < sizeof(d); i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
+
+int
+mkdir_parents(const char *path, unsigned mode, char **failed)
+{
+    cleanup_free char *p = xstrdup(path);
+
+    for (char *s = strchr(p + 1, '/');; s = strchr(s + 1, '/')) {
+        if (s)
+            *s = '\0';
+        if (*p && mkdir(p, mode) < 0 && errno != EEXIST) {
+            int saved = errno;
+
+            if (failed)
+                *failed = xstrdup(p);
+            errno = saved;
+            return -1;
+        }
+        if (!s)
+            return 0;
+        *s = '/';
+        if (!s[1])
+            return 0; /* a trailing slash */
+    }
+}

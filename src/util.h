@@ -48,6 +48,11 @@ int read_file(const char *path, char **data, size_t *len);
  * fsync and rename, so readers see the old or the new content, never a mix. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/* mkdir path and its missing parents with mode; an existing directory is
+ * fine. -1 with errno set, and *failed (when not NULL) naming the level
+ * that could not be made (malloc'd). */
+int mkdir_parents(const char *path, unsigned mode, char **failed);
+
 /* The SHA-256 of data as 64 lower-case hex digits. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

@@ -78,14 +78,40 @@ test_read_missing(void **state)
     assert_null(data);
 }
 
+static void
+test_mkdir_parents(void **state)
+{
+    char *dir = tmpdir_make();
+    char *deep = NULL, *failed = NULL, *file = NULL;
+    struct stat st;
+
+    assert_true(asprintf(&deep, "%s/a/b/c/", dir) > 0);
+    assert_int_equal(mkdir_parents(deep, 0750, NULL), 0);
+    assert_int_equal(stat(deep, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0750);
+    /* Existing directories are fine. */
+    assert_int_equal(mkdir_parents(deep, 0750, NULL), 0);
+    free(deep);
+    /* A file in the way: the level that failed is named. */
+    file = write_tmpfile(dir, "f", "x");
+    assert_true(asprintf(&deep, "%s/f/g", dir) > 0);
+    assert_int_equal(mkdir_parents(deep, 0755, &failed), -1);
+    assert_int_equal(errno, ENOTDIR);
+    assert_string_equal(failed, deep);
+    free(failed);
+    free(deep);
+    free(file);
+    tmpdir_remove(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_int64),
-        cmocka_unit_test(test_steal_and_cleanup),
-        cmocka_unit_test(test_write_atomic),
-        cmocka_unit_test(test_read_missing),
+        cmocka_unit_test(test_parse_int64),   cmocka_unit_test(test_steal_and_cleanup),
+        cmocka_unit_test(test_write_atomic),  cmocka_unit_test(test_read_missing),
+        cmocka_unit_test(test_mkdir_parents),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
