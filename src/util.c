@@ -265,14 +265,22 @@ mkdir_parents(const char *path, unsigned mode, char **failed)
     for (char *s = strchr(p + 1, '/');; s = strchr(s + 1, '/')) {
         if (s)
             *s = '\0';
-        if (*p && mkdir(p, mode) < 0 && errno != EEXIST) {
+        if (*p && mkdir(p, mode) < 0) {
+            struct stat st;
             int saved = errno;
 
+            /* Something that exists but is no directory fails here, where
+             * it is, not one level further down. */
+            if (saved == EEXIST && stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                goto next;
+            if (saved == EEXIST)
+                saved = ENOTDIR;
             if (failed)
                 *failed = xstrdup(p);
             errno = saved;
             return -1;
         }
+    next:
         if (!s)
             return 0;
         *s = '/';

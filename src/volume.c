@@ -44,51 +44,39 @@ volume_check_name(const char *action, const char *name, struct vmirs_err **err)
                    action, name ? name : "");
 }
 
-/* mkdir one level; an existing directory is fine. The replica directory
- * itself (last) must not be a symlink, the parents may be (an operator may
- * link state_dir elsewhere). */
+/* mkdir the replica directory; an existing directory is fine. It must not
+ * be a symlink; its parents may be (an operator may link state_dir
+ * elsewhere), which mkdir_parents allows. */
 static int
-volume_mkdir_one(const char *path, const char *target, bool last, struct vmirs_err **err)
+volume_mkdir_replica(const char *path, struct vmirs_err **err)
 {
     struct stat st;
-    int r;
 
     if (mkdir(path, VOLUME_DIR_MODE) == 0)
         return 0;
     if (errno == EEXIST) {
-        r = last ? lstat(path, &st) : stat(path, &st);
-        if (r == 0 && S_ISDIR(st.st_mode))
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
             return 0;
-        if (r == 0)
-            errno = ENOTDIR;
+        errno = ENOTDIR;
     }
-    if (last)
-        return err_set(err, errno, "create replica directory `%s`", target);
-    return err_set(err, errno, "create replica directory `%s`: create `%s`", target, path);
+    return err_set(err, errno, "create replica directory `%s`", path);
 }
 
 int
 volume_replica_dir_create(const char *state_dir, const char *domain_name, char **dir,
                           struct vmirs_err **err)
 {
-    cleanup_free char *path = NULL;
-    cleanup_free char *prefix = NULL;
+    cleanup_free char *path = NULL, *parent = NULL, *failed = NULL;
 
     if (volume_check_name("create", domain_name, err) < 0)
         return -1;
     if (!state_dir || !*state_dir)
         return err_set(err, 0, "create replica directory: empty state directory");
     path = xasprintf("%s/replicas/%s", state_dir, domain_name);
-    prefix = xstrdup(path);
-    for (char *p = prefix + 1; *p; p++) {
-        if (*p != '/' || p[-1] == '/')
-            continue;
-        *p = '\0';
-        if (volume_mkdir_one(prefix, path, false, err) < 0)
-            return -1;
-        *p = '/';
-    }
-    if (volume_mkdir_one(path, path, true, err) < 0)
+    parent = xasprintf("%s/replicas", state_dir);
+    if (mkdir_parents(parent, VOLUME_DIR_MODE, &failed) < 0)
+        return err_set(err, errno, "create replica directory `%s`: create `%s`", path, failed);
+    if (volume_mkdir_replica(path, err) < 0)
         return -1;
     *dir = steal_ptr(&path);
     return 0;

@@ -93,12 +93,13 @@ test_mkdir_parents(void **state)
     /* Existing directories are fine. */
     assert_int_equal(mkdir_parents(deep, 0750, NULL), 0);
     free(deep);
-    /* A file in the way: the level that failed is named. */
+    /* A file in the way: it is named, as volume's replica directories
+     * have always reported it. */
     file = write_tmpfile(dir, "f", "x");
     assert_true(asprintf(&deep, "%s/f/g", dir) > 0);
     assert_int_equal(mkdir_parents(deep, 0755, &failed), -1);
     assert_int_equal(errno, ENOTDIR);
-    assert_string_equal(failed, deep);
+    assert_string_equal(failed, file);
     free(failed);
     free(deep);
     free(file);
