@@ -8,7 +8,9 @@
  *                 replacement starts, versus a program that creates a
  *                 domain on the STOPPED event;
  *   idle        - CPU time and RSS of vmirsd holding 200 replicas.
- * Usage: bench_controller VMIRSD [idle-seconds] */
+ *                 Its floor is idle_floor: a bare libvirt client holding
+ *                 as many connections and listing the same domains.
+ * Usage: bench_controller VMIRSD IDLE_FLOOR [idle-seconds] */
 #include "config.h"
 
 #include <libvirt/libvirt.h>
@@ -235,11 +237,51 @@ proc_usage(pid_t pid, double *cpu_s, long *rss_kib)
     fclose(f);
 }
 
+/* vmirsd's connections: ceil(max_parallel / 5) at the default max_parallel
+ * of 8 (libvirtd serves 5 calls at once per connection). */
+#define NCONN 2
+
+/* Run the idle floor until it has listed the domains, then read its RSS. */
+static int
+floor_client(const char *prog, double *cpu_s, long *rss_kib)
+{
+    int fds[2];
+    char arg[16], line[64];
+    pid_t pid;
+    FILE *f;
+    int rc = -1;
+
+    if (pipe(fds) < 0)
+        return -1;
+    snprintf(arg, sizeof(arg), "%u", NCONN);
+    pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl(prog, prog, arg, (char *) NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    if (fgets(line, sizeof(line), f) && strncmp(line, "ready", 5) == 0) {
+        sleep(2);
+        proc_usage(pid, cpu_s, rss_kib);
+        rc = 0;
+    } else
+        fprintf(stderr, "%s did not start\n", prog);
+    fclose(f);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
     const char *vmirsd = argc > 1 ? argv[1] : "src/vmirsd";
-    int idle_s = argc > 2 ? atoi(argv[2]) : 60;
+    const char *idle_floor = argc > 2 ? argv[2] : "tests/bench/idle_floor";
+    int idle_s = argc > 3 ? atoi(argv[3]) : 60;
     virConnectPtr floor_conn;
     pthread_t th;
     double t0, floor_burst, burst, floor_rep[TRIALS], rep[TRIALS];
@@ -297,17 +339,20 @@ main(int argc, char **argv)
 
     /* ---- idle, with the 200 replicas ---- */
     {
-        double c0, c1;
-        long rss = 0;
+        double c0, c1, cf;
+        long rss = 0, floor_rss = 0;
 
         sleep(2);
         proc_usage(daemon_pid, &c0, &rss);
         sleep((unsigned) idle_s);
         proc_usage(daemon_pid, &c1, &rss);
+        if (floor_client(idle_floor, &cf, &floor_rss) < 0)
+            fails++;
         printf("idle:        %d s with 200 replicas: CPU %.3f s = %.3f %% of a core (target <= 0.5 "
-               "%%), "
-               "RSS %.1f MiB (target <= 20 MiB): %s\n",
-               idle_s, c1 - c0, (c1 - c0) / idle_s * 100, rss / 1024.0,
+               "%%); RSS floor %.1f MiB (libvirt client, %u connections, same domains), "
+               "vmirsd %.1f MiB, ratio %.2f (target <= 20 MiB): %s\n",
+               idle_s, c1 - c0, (c1 - c0) / idle_s * 100, floor_rss / 1024.0, NCONN, rss / 1024.0,
+               (double) rss / (double) floor_rss,
                (c1 - c0) / idle_s <= 0.005 && rss <= 20 * 1024 ? "met" : "MISSED");
     }
 
