@@ -1,0 +1,486 @@
+#include "config.h"
+
+#define LOG_COMPONENT "store"
+
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Migrations, in order: migrations[i] takes user_version i to i + 1. A
+ * released entry is never edited; a change is a new entry. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE replica_sets ("
+    "  uid TEXT PRIMARY KEY,"
+    "  namespace TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  api_version TEXT NOT NULL,"
+    "  file TEXT,"
+    "  labels TEXT NOT NULL DEFAULT '{}',"
+    "  annotations TEXT NOT NULL DEFAULT '{}',"
+    "  spec TEXT NOT NULL DEFAULT '{}',"
+    "  label_selector TEXT NOT NULL DEFAULT '',"
+    "  generation INTEGER NOT NULL DEFAULT 1,"
+    "  observed_generation INTEGER NOT NULL DEFAULT 1,"
+    "  desired INTEGER NOT NULL DEFAULT 0,"
+    "  replicas INTEGER NOT NULL DEFAULT 0,"
+    "  ready_replicas INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL,"
+    "  UNIQUE (namespace, name));"
+    "CREATE TABLE conditions ("
+    "  rs_uid TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  transition_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (rs_uid, type));"
+    "CREATE TABLE replicas ("
+    "  domain TEXT PRIMARY KEY,"
+    "  namespace TEXT NOT NULL,"
+    "  vmi_name TEXT NOT NULL,"
+    "  vmi_uid TEXT NOT NULL DEFAULT '',"
+    "  rs_uid TEXT,"
+    "  labels TEXT NOT NULL DEFAULT '{}',"
+    "  template_hash TEXT NOT NULL DEFAULT '',"
+    "  phase TEXT NOT NULL,"
+    "  ready INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  phase_ms INTEGER NOT NULL,"
+    "  ready_ms INTEGER NOT NULL);"
+    "CREATE INDEX replicas_rs ON replicas (rs_uid);"
+    "CREATE TABLE transitions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  domain TEXT NOT NULL,"
+    "  phase TEXT NOT NULL,"
+    "  ready INTEGER NOT NULL,"
+    "  at_ms INTEGER NOT NULL);"
+    "CREATE INDEX transitions_domain ON transitions (domain);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  namespace TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  uid TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  count INTEGER NOT NULL DEFAULT 1,"
+    "  first_ms INTEGER NOT NULL,"
+    "  last_ms INTEGER NOT NULL,"
+    "  UNIQUE (uid, type, reason, message, source));"
+    "CREATE INDEX events_object ON events (namespace, name);"
+    "CREATE TABLE images ("
+    "  digest TEXT PRIMARY KEY,"
+    "  ref TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  last_used_ms INTEGER NOT NULL);",
+};
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_RS_GET,
+    ST_RS_INSERT,
+    ST_RS_UPDATE,
+    ST_RS_DELETE,
+    ST_COND_DELETE_ALL,
+    ST_COND_UPSERT,
+    ST_COND_DELETE,
+    ST_REP_GET,
+    ST_REP_UPSERT,
+    ST_REP_DELETE,
+    ST_TRANS_INSERT,
+    ST_TRANS_DELETE,
+    ST_EVENT_UPSERT,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_RS_GET] = "SELECT spec, generation FROM replica_sets WHERE uid = ?1",
+    [ST_RS_INSERT] =
+        "INSERT INTO replica_sets (uid, namespace, name, api_version, file, labels, annotations, "
+        "spec, label_selector, desired, replicas, ready_replicas, created_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_RS_UPDATE] = "UPDATE replica_sets SET api_version = ?2, file = ?3, labels = ?4, "
+                     "annotations = ?5, spec = ?6, label_selector = ?7, desired = ?8, "
+                     "replicas = ?9, ready_replicas = ?10, generation = ?11, "
+                     "observed_generation = ?11 WHERE uid = ?1",
+    [ST_RS_DELETE] = "DELETE FROM replica_sets WHERE uid = ?1",
+    [ST_COND_DELETE_ALL] = "DELETE FROM conditions WHERE rs_uid = ?1",
+    [ST_COND_UPSERT] =
+        "INSERT INTO conditions (rs_uid, type, status, reason, message, transition_ms) "
+        "VALUES (?1, ?2, 'True', ?3, ?4, ?5) ON CONFLICT (rs_uid, type) DO UPDATE SET "
+        "reason = excluded.reason, message = excluded.message",
+    [ST_COND_DELETE] = "DELETE FROM conditions WHERE rs_uid = ?1 AND type = ?2",
+    [ST_REP_GET] = "SELECT phase, ready FROM replicas WHERE domain = ?1",
+    [ST_REP_UPSERT] =
+        "INSERT INTO replicas (domain, namespace, vmi_name, vmi_uid, rs_uid, labels, "
+        "template_hash, phase, ready, created_ms, phase_ms, ready_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) "
+        "ON CONFLICT (domain) DO UPDATE SET rs_uid = excluded.rs_uid, labels = excluded.labels, "
+        "template_hash = excluded.template_hash, "
+        "phase_ms = CASE WHEN phase = excluded.phase THEN phase_ms ELSE excluded.phase_ms END, "
+        "ready_ms = CASE WHEN ready = excluded.ready THEN ready_ms ELSE excluded.ready_ms END, "
+        "phase = excluded.phase, ready = excluded.ready",
+    [ST_REP_DELETE] = "DELETE FROM replicas WHERE domain = ?1",
+    [ST_TRANS_INSERT] =
+        "INSERT INTO transitions (domain, phase, ready, at_ms) VALUES (?1, ?2, ?3, ?4)",
+    [ST_TRANS_DELETE] = "DELETE FROM transitions WHERE domain = ?1",
+    [ST_EVENT_UPSERT] =
+        "INSERT INTO events (namespace, kind, name, uid, type, reason, message, source, "
+        "first_ms, last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
+        "ON CONFLICT (uid, type, reason, message, source) DO UPDATE SET "
+        "count = count + 1, last_ms = excluded.last_ms",
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    bool readonly;
+    bool in_txn;
+    uint64_t commits;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+static int
+db_error(struct store *s, struct vmirs_err **err, const char *what)
+{
+    return err_set(err, 0, "%s `%s`: %s", what, s->path, sqlite3_errmsg(s->db));
+}
+
+static int
+store_migrate(struct store *s, struct vmirs_err **err)
+{
+    sqlite3_stmt *st = NULL;
+    int version;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_error(s, err, "read the schema version of");
+    }
+    version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > STORE_SCHEMA_VERSION)
+        return err_set(err, 0, "`%s` has schema version %d; this vmirsd knows up to %d", s->path,
+                       version, STORE_SCHEMA_VERSION);
+    for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+        cleanup_free char *sql =
+            xasprintf("BEGIN; %s PRAGMA user_version = %d; COMMIT;", migrations[v], v + 1);
+
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            int rc = db_error(s, err, "migrate");
+
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+        log_info("database %s migrated to schema version %d", s->path, v + 1);
+    }
+    return 0;
+}
+
+int
+store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+    s->path = xstrdup(path);
+    s->readonly = readonly;
+    if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        int rc = s->db ? db_error(s, err, "open database")
+                       : err_set(err, 0, "open database `%s`: out of memory", path);
+
+        store_close(s);
+        return rc;
+    }
+    /* The daemon commits at most once per pass; a reader waits a little
+     * for a checkpoint rather than failing. */
+    sqlite3_busy_timeout(s->db, 5000);
+    if (!readonly) {
+        /* WAL: vmirsctl reads while the daemon writes. synchronous=NORMAL:
+         * a commit does not fsync, only checkpoints do (doc/performance.md
+         * has the measurement). A crash of vmirsd loses nothing; a power
+         * loss may lose the last passes' rows, and takes the transient
+         * domains with it anyway. */
+        if (sqlite3_exec(s->db,
+                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                         "PRAGMA foreign_keys = ON;",
+                         NULL, NULL, NULL) != SQLITE_OK ||
+            store_migrate(s, err) < 0) {
+            if (!*err)
+                db_error(s, err, "set up database");
+            store_close(s);
+            return -1;
+        }
+        for (int i = 0; i < ST_COUNT; i++) {
+            if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                                   NULL) != SQLITE_OK) {
+                db_error(s, err, "prepare statements for");
+                store_close(s);
+                return -1;
+            }
+        }
+    } else {
+        sqlite3_stmt *st = NULL;
+        int version = -1;
+
+        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (version != STORE_SCHEMA_VERSION) {
+            if (version < 0)
+                db_error(s, err, "read database");
+            else
+                err_set(err, 0, "`%s` has schema version %d; this vmirsctl reads %d", path, version,
+                        STORE_SCHEMA_VERSION);
+            store_close(s);
+            return -1;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+/* Run a write statement to its end, then reset it; errors are logged:
+ * the controller goes on when the disk is full. */
+static bool
+step_done(struct store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        log_warn("write %s: %s", s->path, sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW;
+}
+
+static sqlite3_stmt *
+stmt(struct store *s, enum stmt_id id)
+{
+    if (!s->in_txn && id != ST_COMMIT) {
+        s->in_txn = step_done(s, s->st[ST_BEGIN]);
+    }
+    return s->st[id];
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int
+store_commit(struct store *s, struct vmirs_err **err)
+{
+    if (!s || !s->in_txn)
+        return 0;
+    s->in_txn = false;
+    if (sqlite3_step(s->st[ST_COMMIT]) != SQLITE_DONE) {
+        int rc = db_error(s, err, "commit to");
+
+        sqlite3_reset(s->st[ST_COMMIT]);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    sqlite3_reset(s->st[ST_COMMIT]);
+    s->commits++;
+    return 0;
+}
+
+void
+store_close(struct store *s)
+{
+    struct vmirs_err *err = NULL;
+
+    if (!s)
+        return;
+    if (store_commit(s, &err) < 0) {
+        log_warn("%s", err->msg);
+        err_free(&err);
+    }
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+void
+store_put_rs(struct store *s, const struct store_rs *rs, int64_t now_ms)
+{
+    sqlite3_stmt *st = stmt(s, ST_RS_GET);
+    int64_t generation = 0;
+    bool found = false, same_spec = false;
+
+    bind_text(st, 1, rs->uid);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *spec = (const char *) sqlite3_column_text(st, 0);
+
+        found = true;
+        same_spec = spec && streq0(spec, rs->spec_json);
+        generation = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (!found) {
+        st = stmt(s, ST_RS_INSERT);
+        bind_text(st, 1, rs->uid);
+        bind_text(st, 2, rs->namespace);
+        bind_text(st, 3, rs->name);
+        bind_text(st, 4, rs->api_version);
+        bind_text(st, 5, rs->file);
+        bind_text(st, 6, rs->labels_json ? rs->labels_json : "{}");
+        bind_text(st, 7, rs->annotations_json ? rs->annotations_json : "{}");
+        bind_text(st, 8, rs->spec_json ? rs->spec_json : "{}");
+        bind_text(st, 9, rs->label_selector ? rs->label_selector : "");
+        sqlite3_bind_int64(st, 10, rs->desired);
+        sqlite3_bind_int64(st, 11, rs->replicas);
+        sqlite3_bind_int64(st, 12, rs->ready_replicas);
+        sqlite3_bind_int64(st, 13, now_ms);
+        step_done(s, st);
+        return;
+    }
+    st = stmt(s, ST_RS_UPDATE);
+    bind_text(st, 1, rs->uid);
+    bind_text(st, 2, rs->api_version);
+    bind_text(st, 3, rs->file);
+    bind_text(st, 4, rs->labels_json ? rs->labels_json : "{}");
+    bind_text(st, 5, rs->annotations_json ? rs->annotations_json : "{}");
+    bind_text(st, 6, rs->spec_json ? rs->spec_json : "{}");
+    bind_text(st, 7, rs->label_selector ? rs->label_selector : "");
+    sqlite3_bind_int64(st, 8, rs->desired);
+    sqlite3_bind_int64(st, 9, rs->replicas);
+    sqlite3_bind_int64(st, 10, rs->ready_replicas);
+    /* Every spec change is a new generation, observed at once: the
+     * controller acts on a spec in the same pass that records it. */
+    sqlite3_bind_int64(st, 11, same_spec ? generation : generation + 1);
+    step_done(s, st);
+}
+
+void
+store_delete_rs(struct store *s, const char *uid)
+{
+    sqlite3_stmt *st = stmt(s, ST_RS_DELETE);
+
+    bind_text(st, 1, uid);
+    step_done(s, st);
+    st = stmt(s, ST_COND_DELETE_ALL);
+    bind_text(st, 1, uid);
+    step_done(s, st);
+}
+
+void
+store_set_condition(struct store *s, const char *rs_uid, const char *type, bool status,
+                    const char *reason, const char *message, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+
+    if (!status) {
+        st = stmt(s, ST_COND_DELETE);
+        bind_text(st, 1, rs_uid);
+        bind_text(st, 2, type);
+        step_done(s, st);
+        return;
+    }
+    st = stmt(s, ST_COND_UPSERT);
+    bind_text(st, 1, rs_uid);
+    bind_text(st, 2, type);
+    bind_text(st, 3, reason ? reason : "");
+    bind_text(st, 4, message ? message : "");
+    sqlite3_bind_int64(st, 5, now_ms);
+    step_done(s, st);
+}
+
+void
+store_put_replica(struct store *s, const struct store_replica *r, int64_t now_ms)
+{
+    sqlite3_stmt *st = stmt(s, ST_REP_GET);
+    bool changed = true;
+
+    bind_text(st, 1, r->domain);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        changed = !streq0((const char *) sqlite3_column_text(st, 0), r->phase) ||
+                  (sqlite3_column_int(st, 1) != 0) != r->ready;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+
+    st = stmt(s, ST_REP_UPSERT);
+    bind_text(st, 1, r->domain);
+    bind_text(st, 2, r->namespace);
+    bind_text(st, 3, r->vmi_name);
+    bind_text(st, 4, r->vmi_uid ? r->vmi_uid : "");
+    bind_text(st, 5, r->rs_uid);
+    bind_text(st, 6, r->labels_json ? r->labels_json : "{}");
+    bind_text(st, 7, r->template_hash ? r->template_hash : "");
+    bind_text(st, 8, r->phase);
+    sqlite3_bind_int(st, 9, r->ready);
+    sqlite3_bind_int64(st, 10, r->created_ms);
+    sqlite3_bind_int64(st, 11, now_ms);
+    step_done(s, st);
+    if (!changed)
+        return;
+    st = stmt(s, ST_TRANS_INSERT);
+    bind_text(st, 1, r->domain);
+    bind_text(st, 2, r->phase);
+    sqlite3_bind_int(st, 3, r->ready);
+    sqlite3_bind_int64(st, 4, now_ms);
+    step_done(s, st);
+}
+
+void
+store_delete_replica(struct store *s, const char *domain)
+{
+    sqlite3_stmt *st = stmt(s, ST_REP_DELETE);
+
+    bind_text(st, 1, domain);
+    step_done(s, st);
+    st = stmt(s, ST_TRANS_DELETE);
+    bind_text(st, 1, domain);
+    step_done(s, st);
+}
+
+void
+store_event(struct store *s, const struct store_event *e, int64_t now_ms)
+{
+    sqlite3_stmt *st = stmt(s, ST_EVENT_UPSERT);
+
+    bind_text(st, 1, e->namespace);
+    bind_text(st, 2, e->kind);
+    bind_text(st, 3, e->name);
+    bind_text(st, 4, e->uid ? e->uid : "");
+    bind_text(st, 5, e->type);
+    bind_text(st, 6, e->reason);
+    bind_text(st, 7, e->message);
+    bind_text(st, 8, e->source);
+    sqlite3_bind_int64(st, 9, now_ms);
+    step_done(s, st);
+}
+
+int
+store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, out, NULL) != SQLITE_OK)
+        return db_error(s, err, "query");
+    return 0;
+}
+
+uint64_t
+store_commits(const struct store *s)
+{
+    return s->commits;
+}

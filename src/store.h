@@ -1,0 +1,79 @@
+/* SQLite state (SPEC section 7): replica sets with their status and
+ * conditions, replicas with their phase, readiness and transitions, and
+ * events folded as kubectl shows them. The daemon writes on the loop
+ * thread: a transaction opens at the first write and store_commit ends
+ * it, once per reconcile pass. vmirsctl opens the file read-only and
+ * queries it with store_prepare. Times are wall-clock milliseconds. */
+#ifndef VMIRS_STORE_H
+#define VMIRS_STORE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct store;
+
+/* The schema version this build writes; older files are migrated. */
+#define STORE_SCHEMA_VERSION 1
+
+/* Open (creating and migrating when writable) the database at path. */
+int store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err);
+
+/* Commit the open transaction, if any. */
+int store_commit(struct store *s, struct vmirs_err **err);
+
+/* Commit and close; harmless on NULL. */
+void store_close(struct store *s);
+
+/* A replica set as the daemon sees it in the spool. */
+struct store_rs {
+    const char *uid, *namespace, *name, *api_version, *file;
+    const char *labels_json, *annotations_json; /* JSON objects */
+    const char *spec_json;                      /* canonical JSON of spec */
+    const char *label_selector;                 /* e.g. "app=web" */
+    int64_t desired, replicas, ready_replicas;
+};
+
+/* Insert or update; generation grows when spec_json changes. */
+void store_put_rs(struct store *s, const struct store_rs *rs, int64_t now_ms);
+
+/* Forget a replica set and its conditions (its events stay). */
+void store_delete_rs(struct store *s, const char *uid);
+
+/* Set a condition; its transition time moves only when its status does.
+ * status false removes it: vmirsd shows only conditions that hold. */
+void store_set_condition(struct store *s, const char *rs_uid, const char *type, bool status,
+                         const char *reason, const char *message, int64_t now_ms);
+
+/* A replica (one domain). */
+struct store_replica {
+    const char *domain, *namespace, *vmi_name, *vmi_uid, *rs_uid;
+    const char *labels_json, *template_hash, *phase;
+    bool ready;
+    int64_t created_ms;
+};
+
+/* Insert or update; a change of phase or readiness is a transition. */
+void store_put_replica(struct store *s, const struct store_replica *r, int64_t now_ms);
+
+/* Forget a replica (its transitions go with it). */
+void store_delete_replica(struct store *s, const char *domain);
+
+/* An event about an object; one equal to an earlier one (same object,
+ * type, reason, message) bumps its count and last time instead. */
+struct store_event {
+    const char *namespace, *kind, *name, *uid;
+    const char *type; /* Normal | Warning */
+    const char *reason, *message, *source;
+};
+void store_event(struct store *s, const struct store_event *e, int64_t now_ms);
+
+/* A prepared statement for a reader (vmirsctl); finalize it. */
+int store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err);
+
+/* The number of write transactions committed since open (for tests). */
+uint64_t store_commits(const struct store *s);
+
+#endif

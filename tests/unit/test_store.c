@@ -1,0 +1,277 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#include "store.h"
+#include "util.h"
+
+#define T0 ((int64_t) 1700000000000)
+
+struct fixture {
+    char *dir;
+    char *path;
+    struct store *s;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct vmirs_err *err = NULL;
+
+    f->dir = tmpdir_make();
+    f->path = xasprintf("%s/vmirsd.db", f->dir);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    store_close(f->s);
+    tmpdir_remove(f->dir);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+/* Run sql on a read-only connection, as vmirsctl does, and return the
+ * first row's columns joined with '|' (malloc'd), or "" for no row. */
+static char *
+query(const char *path, const char *sql)
+{
+    struct store *r = NULL;
+    struct vmirs_err *err = NULL;
+    sqlite3_stmt *st = NULL;
+    char *out = xstrdup("");
+
+    assert_int_equal(store_open(path, true, &r, &err), 0);
+    assert_int_equal(store_prepare(r, sql, &st, &err), 0);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            const char *v = (const char *) sqlite3_column_text(st, i);
+            char *next = xasprintf("%s%s%s", out, i ? "|" : "", v ? v : "NULL");
+
+            free(out);
+            out = next;
+        }
+    }
+    sqlite3_finalize(st);
+    store_close(r);
+    return out;
+}
+
+static void
+assert_query(const char *path, const char *sql, const char *want)
+{
+    char *got = query(path, sql);
+
+    if (strcmp(got, want) != 0)
+        fail_msg("%s\n got: %s\nwant: %s", sql, got, want);
+    free(got);
+}
+
+static const struct store_rs web = {
+    .uid = "u-web",
+    .namespace = "default",
+    .name = "web",
+    .api_version = "kubevirt.io/v1",
+    .file = "/etc/vmirs.d/web.yaml",
+    .labels_json = "{\"tier\":\"front\"}",
+    .spec_json = "{\"replicas\":3}",
+    .label_selector = "app=web",
+    .desired = 3,
+    .replicas = 2,
+    .ready_replicas = 1,
+};
+
+/* Nothing is visible to a reader before the commit; the pass's writes all
+ * land in one transaction. */
+static void
+test_one_transaction_per_pass(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+
+    store_put_rs(f->s, &web, T0);
+    store_event(f->s,
+                &(struct store_event){"default", "VirtualMachineInstanceReplicaSet", "web", "u-web",
+                                      "Normal", "SuccessfulCreate",
+                                      "Created virtual machine: webabcde", "vmirsd"},
+                T0);
+    assert_query(f->path, "SELECT count(*) FROM replica_sets", "0");
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(store_commits(f->s), 1);
+    assert_query(f->path,
+                 "SELECT name, replicas, ready_replicas, label_selector, generation FROM "
+                 "replica_sets",
+                 "web|2|1|app=web|1");
+    assert_query(f->path, "SELECT count(*) FROM events", "1");
+    /* A commit with nothing written is no transaction at all. */
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(store_commits(f->s), 1);
+}
+
+/* generation grows with each spec change and only then; observed follows. */
+static void
+test_generation(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct store_rs rs = web;
+
+    store_put_rs(f->s, &rs, T0);
+    rs.replicas = 3;
+    store_put_rs(f->s, &rs, T0 + 1000); /* status only */
+    rs.spec_json = "{\"replicas\":5}";
+    store_put_rs(f->s, &rs, T0 + 2000);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path,
+                 "SELECT generation, observed_generation, replicas, created_ms FROM replica_sets",
+                 "2|2|3|1700000000000");
+}
+
+/* Repeats fold into one row with a count and first/last times. */
+static void
+test_events_fold(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct store_event e = {"default",
+                            "VirtualMachineInstanceReplicaSet",
+                            "web",
+                            "u-web",
+                            "Warning",
+                            "FailedCreate",
+                            "Error creating: boom",
+                            "vmirsd"};
+
+    store_event(f->s, &e, T0);
+    store_event(f->s, &e, T0 + 5000);
+    store_event(f->s, &e, T0 + 9000);
+    e.message = "Error creating: other";
+    store_event(f->s, &e, T0 + 9500);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path,
+                 "SELECT count, first_ms, last_ms FROM events WHERE message = 'Error creating: "
+                 "boom'",
+                 "3|1700000000000|1700000009000");
+    assert_query(f->path, "SELECT count(*) FROM events", "2");
+}
+
+/* A condition keeps its transition time while it holds; false removes it. */
+static void
+test_conditions(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+
+    store_set_condition(f->s, "u-web", "ReplicaPaused", true, "Paused", "", T0);
+    store_set_condition(f->s, "u-web", "ReplicaPaused", true, "Paused", "", T0 + 1000);
+    store_set_condition(f->s, "u-web", "ReplicaFailure", true, "FailedCreate", "boom", T0);
+    store_set_condition(f->s, "u-web", "ReplicaFailure", false, NULL, NULL, T0 + 2000);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT type, status, reason, transition_ms FROM conditions",
+                 "ReplicaPaused|True|Paused|1700000000000");
+    assert_query(f->path, "SELECT count(*) FROM conditions", "1");
+    store_delete_rs(f->s, "u-web");
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT count(*) FROM conditions", "0");
+}
+
+/* Each change of phase or readiness is a transition; repeats are not. */
+static void
+test_replica_transitions(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct store_replica r = {
+        .domain = "default_webabcde",
+        .namespace = "default",
+        .vmi_name = "webabcde",
+        .rs_uid = "u-web",
+        .template_hash = "0123456789abcdef",
+        .phase = "Pending",
+        .created_ms = T0,
+    };
+
+    store_put_replica(f->s, &r, T0);
+    r.phase = "Running";
+    store_put_replica(f->s, &r, T0 + 1000);
+    store_put_replica(f->s, &r, T0 + 1500);
+    r.ready = true;
+    store_put_replica(f->s, &r, T0 + 4000);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT phase, ready, phase_ms, ready_ms FROM replicas",
+                 "Running|1|1700000001000|1700000004000");
+    assert_query(f->path, "SELECT group_concat(phase || ready, ',') FROM transitions",
+                 "Pending0,Running0,Running1");
+    store_delete_replica(f->s, r.domain);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT count(*) FROM replicas", "0");
+    assert_query(f->path, "SELECT count(*) FROM transitions", "0");
+}
+
+/* The file is in WAL mode at the current schema version, and reopening it
+ * keeps the data (no migration runs twice). */
+static void
+test_reopen(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+
+    store_put_rs(f->s, &web, T0);
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    assert_query(f->path, "PRAGMA journal_mode", "wal");
+    assert_query(f->path, "PRAGMA user_version", "1");
+    assert_query(f->path, "SELECT name FROM replica_sets", "web");
+}
+
+/* A database from a newer vmirsd is refused, naming both versions; the
+ * reader refuses a missing file. */
+static void
+test_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct store *s2 = NULL;
+    char *missing = xasprintf("%s/none.db", f->dir);
+    char *newer = xasprintf("%s/newer.db", f->dir);
+    sqlite3 *db;
+
+    assert_int_equal(store_open(missing, true, &s2, &err), -1);
+    assert_non_null(strstr(err->msg, "none.db"));
+    err_free(&err);
+    assert_int_equal(sqlite3_open(newer, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(newer, false, &s2, &err), -1);
+    assert_non_null(strstr(err->msg, "has schema version 99; this vmirsd knows up to 1"));
+    err_free(&err);
+    free(missing);
+    free(newer);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_one_transaction_per_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_fold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conditions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replica_transitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
