@@ -21,6 +21,8 @@
 #include "desired.h"
 #include "materialize.h"
 #include "reconcile.h"
+#include "selector.h"
+#include "store.h"
 #include "util.h"
 #include "vmirs_parse.h"
 
@@ -74,6 +76,7 @@ struct controller {
     struct virt *v;
     const struct virt_ops *ops;
     struct workq *q;
+    struct store *store; /* NULL: nothing is recorded (unit tests) */
     struct desired desired;
     struct replica **reps;
     size_t nreps;
@@ -82,7 +85,8 @@ struct controller {
     bool connected, listed, listing, synced, spool_settled, stopping;
     unsigned gen;
     size_t inflight;
-    uv_timer_t pass_timer, resync_timer, retry_timer;
+    uv_timer_t pass_timer, resync_timer, retry_timer, commit_timer;
+    bool pruned; /* the store's leftovers from before a restart are gone */
     int open_handles;
     int journal_fd;
     size_t journal_lines;
@@ -100,7 +104,87 @@ now_ms(const struct controller *c)
     return (int64_t) uv_now(c->loop);
 }
 
+/* Wall-clock time for the store: AGE must survive restarts, which the
+ * loop's monotonic clock does not. */
+static int64_t
+wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+on_commit(uv_timer_t *t)
+{
+    struct controller *c = t->data;
+    struct vmirs_err *err = NULL;
+
+    if (store_commit(c->store, &err) < 0) {
+        log_warn("%s", err->msg);
+        err_free(&err);
+    }
+}
+
+/* Writes outside a pass (completions, events from libvirt) are committed
+ * at the end of this loop iteration, together. */
+static void
+schedule_commit(struct controller *c)
+{
+    if (c->store && !c->stopping && !uv_is_active((uv_handle_t *) &c->commit_timer))
+        uv_timer_start(&c->commit_timer, on_commit, 0, 0);
+}
+
 /* ---- replicas ---- */
+
+static const char *
+phase_name(enum replica_phase p)
+{
+    switch (p) {
+    case PHASE_PENDING:
+        return "Pending";
+    case PHASE_RUNNING:
+        return "Running";
+    case PHASE_SUCCEEDED:
+        return "Succeeded";
+    case PHASE_FAILED:
+        return "Failed";
+    case PHASE_UNKNOWN:
+        break;
+    }
+    return "Unknown";
+}
+
+/* Record the replica's row; a change of phase or readiness is kept as a
+ * transition. */
+static void
+rep_store(struct controller *c, const struct replica *r)
+{
+    cleanup_free char *labels = NULL;
+    const char *us = strchr(r->name, '_');
+
+    if (!c->store)
+        return;
+    labels = store_labels_json(&r->meta.labels);
+    store_put_replica(c->store,
+                      &(struct store_replica){
+                          .domain = r->name,
+                          .namespace = r->namespace,
+                          .vmi_name = r->meta.vmi_name ? r->meta.vmi_name
+                                      : us             ? us + 1
+                                                       : r->name,
+                          .vmi_uid = r->meta.vmi_uid,
+                          .rs_uid = r->meta.owner_uid,
+                          .labels_json = labels,
+                          .template_hash = r->meta.template_hash,
+                          .phase = phase_name(r->phase),
+                          .ready = r->ready,
+                          .created_ms = wall_ms(),
+                      },
+                      wall_ms());
+    schedule_commit(c);
+}
 
 static struct replica *
 rep_find(struct controller *c, const char *name)
@@ -206,6 +290,18 @@ rep_set_phase(struct controller *c, struct replica *r, enum replica_phase phase,
         r->ready_since_ms = 0;
     r->phase = phase;
     r->ready = ready;
+    rep_store(c, r);
+}
+
+/* The replica is gone for good: from memory and from the store. */
+static void
+rep_forget(struct controller *c, struct replica *r)
+{
+    if (c->store) {
+        store_delete_replica(c->store, r->name);
+        schedule_commit(c);
+    }
+    rep_remove(c, r);
 }
 
 /* ---- replica sets ---- */
@@ -273,11 +369,18 @@ event_name(const struct rs *s)
 }
 
 /* Events in the seed document's wording; persisted by the store later. */
-static void rs_event(const struct rs *s, bool warning, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void rs_event(struct controller *c, const struct rs *s, bool warning, const char *reason,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* The component kubectl shows in the From column, as KubeVirt names it. */
+#define EVENT_SOURCE "virtualmachineinstancereplicaset-controller"
+
+#define SELECTOR_MISMATCH_MSG                                                                      \
+    "spec.selector does not match the template's labels: nothing is created or deleted"
 
 static void
-rs_event(const struct rs *s, bool warning, const char *reason, const char *fmt, ...)
+rs_event(struct controller *c, const struct rs *s, bool warning, const char *reason,
+         const char *fmt, ...)
 {
     cleanup_free char *msg = NULL;
     va_list ap;
@@ -290,6 +393,21 @@ rs_event(const struct rs *s, bool warning, const char *reason, const char *fmt, 
         log_warn("%s: %s: %s", event_name(s), reason, msg ? msg : "?");
     else
         log_info("%s: %s: %s", event_name(s), reason, msg ? msg : "?");
+    if (c->store && msg) {
+        store_event(c->store,
+                    &(struct store_event){
+                        .namespace = s->namespace,
+                        .kind = "VirtualMachineInstanceReplicaSet",
+                        .name = s->name,
+                        .uid = s->uid,
+                        .type = warning ? "Warning" : "Normal",
+                        .reason = reason,
+                        .message = msg,
+                        .source = EVENT_SOURCE,
+                    },
+                    wall_ms());
+        schedule_commit(c);
+    }
 }
 
 /* ---- work items ---- */
@@ -517,6 +635,8 @@ apply_domain(struct controller *c, const struct virt_domain *d)
     r->gen = c->gen;
     if (!r->creating)
         rep_set_phase(c, r, phase, ready);
+    else
+        rep_store(c, r);
     mark_replica_dirty(c, r);
 }
 
@@ -705,6 +825,7 @@ start_create(struct controller *c, struct rs *s, unsigned slot)
     r->meta.owner_name = xstrdup(s->name);
     r->meta.owner_uid = xstrdup(s->uid);
     r->meta.vmi_name = xstrdup(j->id.vmi_name);
+    r->meta.vmi_uid = xstrdup(j->id.vmi_uid);
     r->meta.template_hash = xstrdup(j->id.template_hash);
     r->meta.slot = slot;
     for (size_t i = 0; i < s->spec->spec.template->metadata.labels.n; i++)
@@ -712,6 +833,7 @@ start_create(struct controller *c, struct rs *s, unsigned slot)
                    s->spec->spec.template->metadata.labels.v[i].value);
     j->name = xstrdup(j->id.domain_name);
     s->inflight++;
+    rep_store(c, r);
     submit(c, j);
 }
 
@@ -779,10 +901,12 @@ start_set_owner(struct controller *c, struct replica *r, const struct rs *s)
     j->meta.slot = r->meta.slot;
     for (size_t i = 0; i < r->meta.labels.n; i++)
         labels_set(&j->meta.labels, r->meta.labels.v[i].key, r->meta.labels.v[i].value);
+    rep_store(c, r);
     submit(c, j);
 }
 
-/* Conditions, logged when they change; persisted by the store later. */
+/* Conditions: an event when one starts to hold, and the store's rows
+ * rewritten each pass (an unchanged row keeps its transition time). */
 static void
 rs_conditions(struct controller *c, struct rs *s)
 {
@@ -792,25 +916,86 @@ rs_conditions(struct controller *c, struct rs *s)
     bool invalid = f && f->problem.errors > 0;
     bool paused = s->spec && s->spec->spec.paused.set && s->spec->spec.paused.v;
     bool mismatch = s->spec && s->spec->selector_mismatch;
+    cleanup_free char *invalid_msg = NULL;
 
+    if (invalid) {
+        const struct diag *d = NULL;
+
+        for (size_t i = 0; i < f->problem.n && !d; i++)
+            if (f->problem.v[i].severity == DIAG_ERROR)
+                d = &f->problem.v[i];
+        invalid_msg = d ? xasprintf("%s:%u:%u: %s; the last good content stays in force", d->file,
+                                    d->line, d->col, d->msg)
+                        : xasprintf("%s has errors; its last good content stays in force", f->path);
+    }
     if (invalid != s->invalid_seen) {
         if (invalid)
-            rs_event(s, true, "ManifestInvalid",
-                     "%s has errors; its last good content stays in force", f->path);
+            rs_event(c, s, true, "ManifestInvalid", "%s", invalid_msg);
         s->invalid_seen = invalid;
     }
     if (paused != s->paused_seen) {
-        rs_event(s, false, paused ? "SuccessfulPaused" : "SuccessfulResumed",
+        rs_event(c, s, false, paused ? "SuccessfulPaused" : "SuccessfulResumed",
                  paused ? "Paused" : "Resumed");
         s->paused_seen = paused;
     }
     if (mismatch != s->mismatch_seen) {
         if (mismatch)
-            rs_event(s, true, "SelectorMismatch",
-                     "spec.selector does not match the template's labels: nothing is "
-                     "created or deleted");
+            rs_event(c, s, true, "SelectorMismatch", SELECTOR_MISMATCH_MSG);
         s->mismatch_seen = mismatch;
     }
+    if (!c->store || !s->spec)
+        return;
+    store_set_condition(c->store, s->uid, "ManifestInvalid", invalid, "ManifestInvalid",
+                        invalid_msg, wall_ms());
+    store_set_condition(c->store, s->uid, "ReplicaPaused", paused, "Paused", "", wall_ms());
+    store_set_condition(c->store, s->uid, "SelectorMismatch", mismatch, "SelectorMismatch",
+                        SELECTOR_MISMATCH_MSG, wall_ms());
+}
+
+/* KubeVirt's ReplicaFailure: set by a failed create or delete, cleared by
+ * the next one that succeeds. */
+static void
+rs_failure(struct controller *c, const struct rs *s, const char *reason, const char *msg)
+{
+    if (c->store && s) {
+        store_set_condition(c->store, s->uid, "ReplicaFailure", reason != NULL, reason, msg,
+                            wall_ms());
+        schedule_commit(c);
+    }
+}
+
+/* The replica set's row: what the spool says and the status of this pass. */
+static void
+rs_store(struct controller *c, const struct rs *s, int64_t desired,
+         const struct reconcile_result *res)
+{
+    const struct kobj *o;
+    const struct desired_file *f;
+    cleanup_free char *labels = NULL, *annotations = NULL, *sel = NULL;
+
+    if (!c->store || !s->spec)
+        return;
+    o = desired_find(&c->desired, KOBJ_VMIRS, s->namespace, s->name);
+    f = o ? desired_file_of(&c->desired, o) : NULL;
+    labels = store_labels_json(&s->spec->metadata.labels);
+    annotations = store_labels_json(&s->spec->metadata.annotations);
+    sel = s->spec->selector_mismatch ? NULL : selector_string(&s->spec->selector);
+    store_put_rs(c->store,
+                 &(struct store_rs){
+                     .uid = s->uid,
+                     .namespace = s->namespace,
+                     .name = s->name,
+                     .api_version = s->spec->api_version,
+                     .file = f ? f->path : NULL,
+                     .labels_json = labels,
+                     .annotations_json = annotations,
+                     .spec_json = s->spec->spec_json,
+                     .label_selector = sel,
+                     .desired = desired,
+                     .replicas = res->replicas,
+                     .ready_replicas = res->ready_replicas,
+                 },
+                 wall_ms());
 }
 
 static void on_retry(uv_timer_t *t);
@@ -858,6 +1043,7 @@ run_pass(struct controller *c, struct rs *s)
     }
     rs_conditions(c, s);
     reconcile(&d, obs, n, &res);
+    rs_store(c, s, d.replicas, &res);
 
     for (size_t i = 0; i < res.n; i++) {
         struct replica *r = rep_find(c, res.actions[i].name);
@@ -921,6 +1107,18 @@ run_pass(struct controller *c, struct rs *s)
     free(obs);
 }
 
+static bool
+keep_replica(const char *domain, void *opaque)
+{
+    return rep_find(opaque, domain) != NULL;
+}
+
+static bool
+keep_rs(const char *uid, void *opaque)
+{
+    return rs_find_uid(opaque, uid) != NULL;
+}
+
 static void
 on_pass(uv_timer_t *t)
 {
@@ -941,11 +1139,19 @@ on_pass(uv_timer_t *t)
         if (s->removed && !owns && s->inflight == 0) {
             memmove(&c->sets[i], &c->sets[i + 1], (c->nsets - i - 1) * sizeof(*c->sets));
             c->nsets--;
+            if (c->store)
+                store_delete_rs(c->store, s->uid);
             rs_free(s);
             continue;
         }
         i++;
     }
+    if (c->store && !c->pruned) {
+        /* Rows of replicas and sets that went away while vmirsd was down. */
+        store_prune(c->store, keep_replica, keep_rs, c);
+        c->pruned = true;
+    }
+    on_commit(&c->commit_timer);
     c->synced = true;
 }
 
@@ -982,8 +1188,11 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
     if (s && s->inflight)
         s->inflight--;
     if (rc == 0) {
-        if (s)
-            rs_event(s, false, "SuccessfulCreate", "Created virtual machine: %s", j->id.vmi_name);
+        if (s) {
+            rs_event(c, s, false, "SuccessfulCreate", "Created virtual machine: %s",
+                     j->id.vmi_name);
+            rs_failure(c, s, NULL, NULL);
+        }
         if (r) {
             r->creating = false;
             if (r->phase == PHASE_PENDING)
@@ -991,13 +1200,14 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
         }
     } else {
         if (s) {
-            rs_event(s, true, "FailedCreate", "Error creating virtual machine instance: %s",
+            rs_event(c, s, true, "FailedCreate", "Error creating virtual machine instance: %s",
                      errmsg);
+            rs_failure(c, s, "FailedCreate", errmsg);
             backoff_failed(slot_backoff(s, j->slot), 0, now_ms(c));
             s->batch_failed = true;
         }
         if (r)
-            rep_remove(c, r);
+            rep_forget(c, r);
     }
     if (s && s->inflight == 0) {
         s->batch = s->batch_failed ? 1 : s->batch * 2;
@@ -1052,11 +1262,13 @@ job_done(void *arg, int rc, char *errmsg)
         if (r) {
             struct rs *s = rs_find_uid(c, r->meta.owner_uid);
 
-            if (s)
-                rs_event(s, false, "SuccessfulDelete", "Deleted virtual machine: %s",
+            if (s) {
+                rs_event(c, s, false, "SuccessfulDelete", "Deleted virtual machine: %s",
                          r->meta.vmi_name ? r->meta.vmi_name : r->name);
+                rs_failure(c, s, NULL, NULL);
+            }
             mark_replica_dirty(c, r);
-            rep_remove(c, r);
+            rep_forget(c, r);
         }
         break;
     case JOB_SHUTDOWN:
@@ -1065,8 +1277,10 @@ job_done(void *arg, int rc, char *errmsg)
             struct rs *s = rs_find_uid(c, r->meta.owner_uid);
 
             if (s)
-                rs_event(s, true, "FailedDelete", "Error deleting virtual machine instance %s: %s",
+                rs_event(c, s, true, "FailedDelete",
+                         "Error deleting virtual machine instance %s: %s",
                          r->meta.vmi_name ? r->meta.vmi_name : r->name, errmsg);
+            rs_failure(c, s, "FailedDelete", errmsg);
             r->deleting = false;
             rep_cancel_grace(r);
             mark_replica_dirty(c, r);
@@ -1241,10 +1455,11 @@ controller_counts(const struct controller *c, size_t *sets, size_t *replicas)
 
 struct controller *
 controller_new(uv_loop_t *loop, const struct vmirs_conf *conf, const char *domain_type,
-               struct virt *v, const struct virt_ops *ops, struct workq *q)
+               struct virt *v, const struct virt_ops *ops, struct workq *q, struct store *store)
 {
     struct controller *c = xcalloc(1, sizeof(*c));
 
+    c->store = store;
     c->loop = loop;
     c->conf = conf;
     c->type = domain_type;
@@ -1261,7 +1476,8 @@ controller_new(uv_loop_t *loop, const struct vmirs_conf *conf, const char *domai
     uv_timer_init(loop, &c->pass_timer);
     uv_timer_init(loop, &c->resync_timer);
     uv_timer_init(loop, &c->retry_timer);
-    c->pass_timer.data = c->resync_timer.data = c->retry_timer.data = c;
+    uv_timer_init(loop, &c->commit_timer);
+    c->pass_timer.data = c->resync_timer.data = c->retry_timer.data = c->commit_timer.data = c;
     uv_timer_start(&c->resync_timer, on_resync, (uint64_t) conf->resync_interval * 1000,
                    (uint64_t) conf->resync_interval * 1000);
     return c;
@@ -1295,7 +1511,9 @@ controller_stop(struct controller *c, void (*done)(void *opaque), void *opaque)
     c->stop_opaque = opaque;
     for (size_t i = 0; i < c->nreps; i++)
         rep_cancel_grace(c->reps[i]);
-    c->open_handles = 3;
+    on_commit(&c->commit_timer);
+    c->open_handles = 4;
+    uv_close((uv_handle_t *) &c->commit_timer, on_timer_closed);
     uv_close((uv_handle_t *) &c->pass_timer, on_timer_closed);
     uv_close((uv_handle_t *) &c->resync_timer, on_timer_closed);
     uv_close((uv_handle_t *) &c->retry_timer, on_timer_closed);

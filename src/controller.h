@@ -10,14 +10,16 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "store.h"
 #include "virt.h"
 #include "workq.h"
 
 struct controller;
 
+/* store may be NULL: then nothing is recorded. */
 struct controller *controller_new(uv_loop_t *loop, const struct vmirs_conf *conf,
                                   const char *domain_type, struct virt *v,
-                                  const struct virt_ops *ops, struct workq *q);
+                                  const struct virt_ops *ops, struct workq *q, struct store *store);
 
 /* From the spool. */
 void controller_file_changed(struct controller *c, const char *path, const char *bytes, size_t len);

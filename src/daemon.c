@@ -16,6 +16,7 @@
 #include "controller.h"
 #include "materialize.h"
 #include "spool.h"
+#include "store.h"
 #include "util.h"
 #include "virt.h"
 #include "virt_event.h"
@@ -34,6 +35,7 @@ struct daemon {
     struct workq *q;
     struct virt *v;
     struct controller *c;
+    struct store *store;
     struct spool *spool;
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t rescan;
@@ -213,6 +215,15 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
         log_error("create state directory `%s`: %s", conf->state_dir, strerror(errno));
         return 1;
     }
+    {
+        cleanup_free char *db = xasprintf("%s/vmirsd.db", conf->state_dir);
+
+        if (store_open(db, false, &d.store, &err) < 0) {
+            log_error("%s", err->msg);
+            err_free(&err);
+            return 1;
+        }
+    }
     uv_loop_init(&d.loop);
     if (virt_event_register(&d.loop, &err) < 0) {
         log_error("%s", err->msg);
@@ -227,7 +238,7 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
      * that max_parallel calls run without queueing in libvirtd. */
     nconn = (conf->max_parallel + 4) / 5;
     d.v = virt_start(&d.loop, d.q, conf->libvirt_uri, nconn, &virt_events, &d);
-    d.c = controller_new(&d.loop, conf, type, d.v, &virt_libvirt_ops, d.q);
+    d.c = controller_new(&d.loop, conf, type, d.v, &virt_libvirt_ops, d.q, d.store);
     uv_signal_init(&d.loop, &d.sighup);
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
@@ -259,5 +270,6 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
 out:
     if (uv_loop_close(&d.loop) != 0)
         log_debug("the loop still had handles at exit");
+    store_close(d.store);
     return rc;
 }

@@ -19,6 +19,8 @@ model_vmirs_free(struct vmirs *v)
     selector_free(&v->selector);
     free(v->template_hash);
     v->template_hash = NULL;
+    free(v->spec_json);
+    v->spec_json = NULL;
 }
 
 void

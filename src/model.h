@@ -351,6 +351,7 @@ struct vmirs {
     bool selector_mismatch;   /* selector missing, invalid or not matching the template */
     unsigned selector_errors; /* errors reported for a missing or non-matching selector */
     char *template_hash;      /* 16 hex digits of SHA-256 over the canonical spec.template */
+    char *spec_json;          /* canonical JSON of spec, as the store and describe show it */
 };
 
 struct config_map {

@@ -4,10 +4,12 @@
 
 #include "store.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "selector.h"
 #include "util.h"
 
 /* Migrations, in order: migrations[i] takes user_version i to i + 1. A
@@ -483,4 +485,59 @@ uint64_t
 store_commits(const struct store *s)
 {
     return s->commits;
+}
+
+/* Names of the rows of one column, for pruning. */
+static char **
+column_values(struct store *s, const char *sql, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    char **v = NULL;
+
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        v = xrealloc(v, (*n + 1) * sizeof(*v));
+        v[(*n)++] = xstrdup((const char *) sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+void
+store_prune(struct store *s, bool (*keep_replica)(const char *domain, void *opaque),
+            bool (*keep_rs)(const char *uid, void *opaque), void *opaque)
+{
+    size_t n;
+    char **v = column_values(s, "SELECT domain FROM replicas", &n);
+
+    for (size_t i = 0; i < n; i++) {
+        if (!keep_replica(v[i], opaque))
+            store_delete_replica(s, v[i]);
+        free(v[i]);
+    }
+    free(v);
+    v = column_values(s, "SELECT uid FROM replica_sets", &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!keep_rs(v[i], opaque))
+            store_delete_rs(s, v[i]);
+        free(v[i]);
+    }
+    free(v);
+}
+
+char *
+store_labels_json(const struct labels *l)
+{
+    json_t *o = json_object();
+    char *text;
+
+    for (size_t i = 0; l && i < l->n; i++)
+        json_object_set_new(o, l->v[i].key, json_string(l->v[i].value ? l->v[i].value : ""));
+    text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!text)
+        abort();
+    return text;
 }

@@ -70,6 +70,15 @@ struct store_event {
 };
 void store_event(struct store *s, const struct store_event *e, int64_t now_ms);
 
+/* Delete the rows of replicas and replica sets for which keep says no:
+ * what went away while the daemon was down. */
+void store_prune(struct store *s, bool (*keep_replica)(const char *domain, void *opaque),
+                 bool (*keep_rs)(const char *uid, void *opaque), void *opaque);
+
+/* Labels or annotations as a JSON object, malloc'd. */
+struct labels;
+char *store_labels_json(const struct labels *l);
+
 /* A prepared statement for a reader (vmirsctl); finalize it. */
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err);
 

@@ -246,6 +246,8 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
                   "Required value: name is required");
     if (!v->metadata.namespace)
         v->metadata.namespace = xstrdup("default");
+    if (ymap_get(c, root, "spec", NULL))
+        v->spec_json = ynode_canonical_json(c, ymap_get(c, root, "spec", NULL));
     if (v->spec.template) {
         yaml_node_t *t = dig(c, root, (const char *[]){"spec", "template", NULL});
         cleanup_free char *canon = ynode_canonical_json(c, t);
