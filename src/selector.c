@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <ctype.h>
+
 #include "selector.h"
 #include "util.h"
 
@@ -207,4 +209,153 @@ selector_free(struct selector *s)
     free(s->exprs.v);
     s->exprs.v = NULL;
     s->exprs.n = 0;
+}
+
+/* The parser for -l: a hand-sized recursive descent over one line, since
+ * no dependency reads Kubernetes' selector syntax. */
+struct sel_lexer {
+    const char *p;
+};
+
+static void
+sel_skip_space(struct sel_lexer *l)
+{
+    while (*l->p == ' ' || *l->p == '\t')
+        l->p++;
+}
+
+/* A key or value: letters, digits and - _ . / */
+static char *
+sel_word(struct sel_lexer *l)
+{
+    const char *start;
+
+    sel_skip_space(l);
+    start = l->p;
+    while (isalnum((unsigned char) *l->p) || (*l->p && strchr("-_./", *l->p) != NULL))
+        l->p++;
+    return l->p > start ? xstrndup(start, (size_t) (l->p - start)) : NULL;
+}
+
+static bool
+sel_keyword(struct sel_lexer *l, const char *kw)
+{
+    size_t n = strlen(kw);
+
+    sel_skip_space(l);
+    if (strncmp(l->p, kw, n) != 0 || isalnum((unsigned char) l->p[n]))
+        return false;
+    l->p += n;
+    return true;
+}
+
+static void
+sel_add_req(struct selector *out, char *key, enum sel_op op)
+{
+    out->exprs.v = xrealloc(out->exprs.v, (out->exprs.n + 1) * sizeof(*out->exprs.v));
+    out->exprs.v[out->exprs.n++] = (struct sel_req){.key = key, .op = op};
+}
+
+static void
+sel_add_value(struct sel_req *r, char *value)
+{
+    r->values.v = xrealloc(r->values.v, (r->values.n + 1) * sizeof(*r->values.v));
+    r->values.v[r->values.n++] = value;
+}
+
+/* "(a,b,...)" into r's values. */
+static int
+sel_values(struct sel_lexer *l, struct sel_req *r)
+{
+    sel_skip_space(l);
+    if (*l->p != '(')
+        return -1;
+    l->p++;
+    for (;;) {
+        char *v = sel_word(l);
+
+        sel_add_value(r, v ? v : xstrdup(""));
+        sel_skip_space(l);
+        if (*l->p == ')') {
+            l->p++;
+            return 0;
+        }
+        if (*l->p != ',')
+            return -1;
+        l->p++;
+    }
+}
+
+static int
+sel_fail(const char *text, struct sel_lexer *l, char **errmsg, const char *what)
+{
+    *errmsg = xasprintf("invalid selector \"%s\" at column %zu: %s", text,
+                        (size_t) (l->p - text) + 1, what);
+    return -1;
+}
+
+int
+selector_parse(const char *text, struct selector *out, char **errmsg)
+{
+    struct sel_lexer l = {.p = text};
+
+    *out = (struct selector){0};
+    sel_skip_space(&l);
+    if (!*l.p)
+        return 0;
+    for (;;) {
+        char *key;
+
+        sel_skip_space(&l);
+        if (*l.p == '!') {
+            l.p++;
+            key = sel_word(&l);
+            if (!key)
+                goto bad_key;
+            sel_add_req(out, key, SEL_DOES_NOT_EXIST);
+        } else {
+            key = sel_word(&l);
+            if (!key)
+                goto bad_key;
+            sel_skip_space(&l);
+            if (l.p[0] == '=' || (l.p[0] == '!' && l.p[1] == '=')) {
+                bool neq = l.p[0] == '!';
+                char *value;
+
+                l.p += (neq || l.p[1] == '=') ? 2 : 1;
+                value = sel_word(&l);
+                if (!neq) {
+                    labels_set(&out->match_labels, key, value ? value : "");
+                    free(key);
+                    free(value);
+                } else {
+                    sel_add_req(out, key, SEL_NOT_IN);
+                    sel_add_value(&out->exprs.v[out->exprs.n - 1], value ? value : xstrdup(""));
+                }
+            } else if (sel_keyword(&l, "in") || sel_keyword(&l, "notin")) {
+                /* The keyword just read ends in "notin" or is "in". */
+                bool notin = l.p - text >= 5 && strncmp(l.p - 5, "notin", 5) == 0;
+
+                sel_add_req(out, key, notin ? SEL_NOT_IN : SEL_IN);
+                if (sel_values(&l, &out->exprs.v[out->exprs.n - 1]) < 0)
+                    goto bad_set;
+            } else {
+                sel_add_req(out, key, SEL_EXISTS);
+            }
+        }
+        sel_skip_space(&l);
+        if (!*l.p)
+            return 0;
+        if (*l.p != ',') {
+            selector_free(out);
+            return sel_fail(text, &l, errmsg, "expected \",\"");
+        }
+        l.p++;
+    }
+bad_key:
+    selector_free(out);
+    return sel_fail(text, &l, errmsg, "expected a label key");
+bad_set:
+    selector_free(out);
+    return sel_fail(text, &l, errmsg, "expected a value list like (a,b)");
 }

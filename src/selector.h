@@ -50,6 +50,10 @@ bool selector_matches(const struct selector *s, const struct labels *l);
  * values sorted. Empty selector: "". Malloc'd. */
 char *selector_string(const struct selector *s);
 
+/* Parse kubectl's -l syntax ("a=b,c!=d,e in (f,g),h notin (i),j,!k")
+ * into out. Returns 0, or -1 with a malloc'd message in *errmsg. */
+int selector_parse(const char *text, struct selector *out, char **errmsg);
+
 void selector_free(struct selector *s);
 
 #endif

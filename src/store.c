@@ -26,6 +26,7 @@ static const char *const migrations[] = {
     "  annotations TEXT NOT NULL DEFAULT '{}',"
     "  spec TEXT NOT NULL DEFAULT '{}',"
     "  label_selector TEXT NOT NULL DEFAULT '',"
+    "  template_hash TEXT NOT NULL DEFAULT '',"
     "  generation INTEGER NOT NULL DEFAULT 1,"
     "  observed_generation INTEGER NOT NULL DEFAULT 1,"
     "  desired INTEGER NOT NULL DEFAULT 0,"
@@ -110,12 +111,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RS_GET] = "SELECT spec, generation FROM replica_sets WHERE uid = ?1",
     [ST_RS_INSERT] =
         "INSERT INTO replica_sets (uid, namespace, name, api_version, file, labels, annotations, "
-        "spec, label_selector, desired, replicas, ready_replicas, created_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "spec, label_selector, desired, replicas, ready_replicas, created_ms, template_hash) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_RS_UPDATE] = "UPDATE replica_sets SET api_version = ?2, file = ?3, labels = ?4, "
                      "annotations = ?5, spec = ?6, label_selector = ?7, desired = ?8, "
                      "replicas = ?9, ready_replicas = ?10, generation = ?11, "
-                     "observed_generation = ?11 WHERE uid = ?1",
+                     "observed_generation = ?11, template_hash = ?12 WHERE uid = ?1",
     [ST_RS_DELETE] = "DELETE FROM replica_sets WHERE uid = ?1",
     [ST_COND_DELETE_ALL] = "DELETE FROM conditions WHERE rs_uid = ?1",
     [ST_COND_UPSERT] =
@@ -354,6 +355,7 @@ store_put_rs(struct store *s, const struct store_rs *rs, int64_t now_ms)
         sqlite3_bind_int64(st, 11, rs->replicas);
         sqlite3_bind_int64(st, 12, rs->ready_replicas);
         sqlite3_bind_int64(st, 13, now_ms);
+        bind_text(st, 14, rs->template_hash ? rs->template_hash : "");
         step_done(s, st);
         return;
     }
@@ -371,6 +373,7 @@ store_put_rs(struct store *s, const struct store_rs *rs, int64_t now_ms)
     /* Every spec change is a new generation, observed at once: the
      * controller acts on a spec in the same pass that records it. */
     sqlite3_bind_int64(st, 11, same_spec ? generation : generation + 1);
+    bind_text(st, 12, rs->template_hash ? rs->template_hash : "");
     step_done(s, st);
 }
 

@@ -33,6 +33,7 @@ struct store_rs {
     const char *labels_json, *annotations_json; /* JSON objects */
     const char *spec_json;                      /* canonical JSON of spec */
     const char *label_selector;                 /* e.g. "app=web" */
+    const char *template_hash; /* of spec.template: replicas made from another are out of date */
     int64_t desired, replicas, ready_replicas;
 };
 

@@ -14,6 +14,11 @@ static const struct ctl_command {
     const char *usage;
     const char *help;
 } commands[] = {
+    {"get", ctl_get, "get vmirs|vmis [NAME]",
+     "list replica sets or replicas (-n NS, -A, -l SELECTOR, -o wide|yaml|json)"},
+    {"describe", ctl_describe, "describe vmirs NAME", "show a replica set, its status and events"},
+    {"events", ctl_events, "events [NAME]",
+     "list events, repeats folded (-n NS, -A, -o yaml|json)"},
     {"validate", ctl_validate, "validate PATH...",
      "check manifest files or directories (as vmirsd --validate)"},
 };

@@ -270,13 +270,75 @@ test_free_twice(void **state)
     selector_free(NULL);
 }
 
+/* -l as kubectl reads it: parsed, written back canonically, and matched. */
+static void
+test_parse(void **state)
+{
+    static const struct {
+        const char *text, *canonical;
+    } ok[] = {
+        {"", ""},
+        {"app=web", "app=web"},
+        {"app==web", "app=web"},
+        {" tier = front , app=web", "app=web,tier=front"},
+        {"app!=web", "app notin (web)"},
+        {"env in (prod, dev)", "env in (dev,prod)"},
+        {"env notin (a)", "env notin (a)"},
+        {"!legacy,app.kubernetes.io/name", "app.kubernetes.io/name,!legacy"},
+    };
+    static const struct {
+        const char *text, *error;
+    } bad[] = {
+        {"app=web,", "invalid selector \"app=web,\" at column 9: expected a label key"},
+        {"env in a", "invalid selector \"env in a\" at column 8: expected a value list like (a,b)"},
+        {"env in (a",
+         "invalid selector \"env in (a\" at column 10: expected a value list like (a,b)"},
+        {"a b", "invalid selector \"a b\" at column 3: expected \",\""},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+        struct selector sel;
+        char *err = NULL, *text;
+
+        if (selector_parse(ok[i].text, &sel, &err) != 0)
+            fail_msg("%s: %s", ok[i].text, err);
+        text = selector_string(&sel);
+        assert_string_equal(text, ok[i].canonical);
+        free(text);
+        selector_free(&sel);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        struct selector sel;
+        char *err = NULL;
+
+        assert_int_equal(selector_parse(bad[i].text, &sel, &err), -1);
+        assert_string_equal(err, bad[i].error);
+        free(err);
+    }
+    {
+        struct selector sel;
+        struct labels l = {0};
+        char *err = NULL;
+
+        labels_set(&l, "app", "web");
+        labels_set(&l, "env", "prod");
+        assert_int_equal(selector_parse("app=web,env in (prod),!legacy", &sel, &err), 0);
+        assert_true(selector_matches(&sel, &l));
+        selector_free(&sel);
+        assert_int_equal(selector_parse("app!=web", &sel, &err), 0);
+        assert_false(selector_matches(&sel, &l));
+        selector_free(&sel);
+        labels_free(&l);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_labels_get_set), cmocka_unit_test(test_matches),
         cmocka_unit_test(test_string),         cmocka_unit_test(test_string_keeps_value_order),
-        cmocka_unit_test(test_free_twice),
+        cmocka_unit_test(test_free_twice),     cmocka_unit_test(test_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,265 @@
+/* vmirsctl get vmirs|vmis: kubectl get's tables, -o wide, -o yaml, -o json. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "emit.h"
+#include "table.h"
+#include "util.h"
+
+enum get_kind { GET_VMIRS, GET_VMIS };
+enum get_format { FMT_TABLE, FMT_WIDE, FMT_YAML, FMT_JSON };
+
+/* The names kubectl accepts for KubeVirt's resources. */
+static const struct {
+    const char *name;
+    enum get_kind kind;
+} kinds[] = {
+    {"vmirs", GET_VMIRS},
+    {"vmirss", GET_VMIRS},
+    {"virtualmachineinstancereplicaset", GET_VMIRS},
+    {"virtualmachineinstancereplicasets", GET_VMIRS},
+    {"vmi", GET_VMIS},
+    {"vmis", GET_VMIS},
+    {"virtualmachineinstance", GET_VMIS},
+    {"virtualmachineinstances", GET_VMIS},
+};
+
+static const char *const resource_names[] = {
+    [GET_VMIRS] = "virtualmachineinstancereplicasets.kubevirt.io",
+    [GET_VMIS] = "virtualmachineinstances.kubevirt.io",
+};
+
+int
+ctl_parse_kind(const char *name, int *kind)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+        if (strcasecmp(name, kinds[i].name) == 0) {
+            *kind = kinds[i].kind;
+            return 0;
+        }
+    return -1;
+}
+
+/* The containerDisk images of a VMIRS's template, comma separated. */
+static char *
+template_images(const json_t *rs)
+{
+    const json_t *vols = json_object_get(
+        json_object_get(json_object_get(json_object_get(rs, "spec"), "template"), "spec"),
+        "volumes");
+    char *out = xstrdup("");
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(vols, i, v)
+    {
+        const char *image = ctl_str(v, "containerDisk.image");
+        char *next;
+
+        if (!*image)
+            continue;
+        next = xasprintf("%s%s%s", out, *out ? "," : "", image);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+static void
+print_vmirs_table(const json_t *items, bool wide, bool all_ns, int64_t now)
+{
+    struct table *t = table_new();
+    size_t i;
+    json_t *o;
+
+    table_printf(t, "%sNAME\tDESIRED\tCURRENT\tREADY\tAGE%s", all_ns ? "NAMESPACE\t" : "",
+                 wide ? "\tIMAGES\tSELECTOR" : "");
+    json_array_foreach(items, i, o)
+    {
+        cleanup_free char *age =
+            table_age(now, ctl_timestamp_ms(ctl_str(o, "metadata.creationTimestamp")));
+        cleanup_free char *images = wide ? template_images(o) : NULL;
+        cleanup_free char *extra = wide ? xasprintf("\t%s\t%s", *images ? images : "<none>",
+                                                    *ctl_str(o, "status.labelSelector")
+                                                        ? ctl_str(o, "status.labelSelector")
+                                                        : "<none>")
+                                        : xstrdup("");
+
+        table_printf(t, "%s%s%s\t%lld\t%lld\t%lld\t%s%s",
+                     all_ns ? ctl_str(o, "metadata.namespace") : "", all_ns ? "\t" : "",
+                     ctl_str(o, "metadata.name"), ctl_int(o, "spec.replicas"),
+                     ctl_int(o, "status.replicas"), ctl_int(o, "status.readyReplicas"), age, extra);
+    }
+    table_flush(t, stdout);
+}
+
+/* Annotation keys hold dots: not a path for ctl_str. */
+static const char *
+annotation(const json_t *annotations, const char *key)
+{
+    const json_t *v = json_object_get(annotations, key);
+
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static void
+print_vmi_table(const json_t *items, bool wide, bool all_ns, int64_t now)
+{
+    struct table *t = table_new();
+    size_t i;
+    json_t *o;
+
+    table_printf(t, "%sNAME\tPHASE\tREADY\tDOMAIN\tAGE%s", all_ns ? "NAMESPACE\t" : "",
+                 wide ? "\tVMIRS\tTEMPLATE-HASH\tUP-TO-DATE" : "");
+    json_array_foreach(items, i, o)
+    {
+        cleanup_free char *age =
+            table_age(now, ctl_timestamp_ms(ctl_str(o, "metadata.creationTimestamp")));
+        const json_t *owners = json_object_get(json_object_get(o, "metadata"), "ownerReferences");
+        const char *owner = ctl_str(json_array_get(owners, 0), "name");
+        const json_t *annotations = json_object_get(json_object_get(o, "metadata"), "annotations");
+        cleanup_free char *extra =
+            wide ? xasprintf("\t%s\t%s\t%s", *owner ? owner : "<none>",
+                             annotation(annotations, "vmirsd.io/template-hash"),
+                             annotation(annotations, "vmirsd.io/up-to-date"))
+                 : xstrdup("");
+        const json_t *conds = json_object_get(json_object_get(o, "status"), "conditions");
+
+        table_printf(t, "%s%s%s\t%s\t%s\t%s\t%s%s", all_ns ? ctl_str(o, "metadata.namespace") : "",
+                     all_ns ? "\t" : "", ctl_str(o, "metadata.name"), ctl_str(o, "status.phase"),
+                     ctl_str(json_array_get(conds, 0), "status"),
+                     annotation(annotations, "vmirsd.io/domain"), age, extra);
+    }
+    table_flush(t, stdout);
+}
+
+static void
+get_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: vmirsctl get vmirs [NAME] [-n NS | -A] [-o wide|yaml|json]\n"
+            "       vmirsctl get vmis [NAME] [-l SELECTOR] [-n NS | -A] [-o wide|yaml|json]\n");
+}
+
+int
+ctl_get(struct ctl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"namespace", required_argument, NULL, 'n'},
+        {"all-namespaces", no_argument, NULL, 'A'},
+        {"output", required_argument, NULL, 'o'},
+        {"selector", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *ns = "default", *name = NULL, *sel_text = NULL;
+    enum get_format fmt = FMT_TABLE;
+    struct selector sel = {0};
+    struct store *s = NULL;
+    json_t *items;
+    int kind, opt, rc;
+    bool all_ns = false;
+
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "n:Ao:l:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            ns = optarg;
+            break;
+        case 'A':
+            all_ns = true;
+            break;
+        case 'o':
+            if (strcmp(optarg, "wide") == 0)
+                fmt = FMT_WIDE;
+            else if (strcmp(optarg, "yaml") == 0)
+                fmt = FMT_YAML;
+            else if (strcmp(optarg, "json") == 0)
+                fmt = FMT_JSON;
+            else {
+                fprintf(stderr, "vmirsctl: unknown output format \"%s\": use wide, yaml or json\n",
+                        optarg);
+                return CTL_USAGE;
+            }
+            break;
+        case 'l':
+            sel_text = optarg;
+            break;
+        case 'h':
+            get_usage(stdout);
+            return CTL_OK;
+        default:
+            get_usage(stderr);
+            return CTL_USAGE;
+        }
+    }
+    if (optind >= argc || argc - optind > 2) {
+        get_usage(stderr);
+        return CTL_USAGE;
+    }
+    if (ctl_parse_kind(argv[optind], &kind) < 0) {
+        fprintf(stderr, "vmirsctl: the server doesn't have a resource type \"%s\"\n", argv[optind]);
+        return CTL_USAGE;
+    }
+    name = argc - optind == 2 ? argv[optind + 1] : NULL;
+    if (sel_text) {
+        cleanup_free char *err = NULL;
+
+        if (kind != GET_VMIS) {
+            fprintf(stderr, "vmirsctl: -l applies to vmis\n");
+            return CTL_USAGE;
+        }
+        if (selector_parse(sel_text, &sel, &err) < 0) {
+            fprintf(stderr, "vmirsctl: %s\n", err);
+            return CTL_ERROR;
+        }
+    }
+    rc = ctl_open_store(ctx, &s);
+    if (rc != CTL_OK) {
+        selector_free(&sel);
+        return rc;
+    }
+    items = kind == GET_VMIRS ? ctl_vmirs_list(s, all_ns ? NULL : ns, name)
+                              : ctl_vmi_list(s, all_ns ? NULL : ns, sel_text ? &sel : NULL);
+    if (kind == GET_VMIS && name) {
+        /* One VMI by name: filter the list. */
+        json_t *one = json_array();
+        size_t i;
+        json_t *o;
+
+        json_array_foreach(items, i, o) if (strcmp(ctl_str(o, "metadata.name"), name) == 0)
+            json_array_append(one, o);
+        json_decref(items);
+        items = one;
+    }
+    store_close(s);
+    selector_free(&sel);
+    rc = CTL_OK;
+    if (name && json_array_size(items) == 0) {
+        fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n", resource_names[kind],
+                name);
+        rc = CTL_ERROR;
+    } else if (fmt == FMT_JSON || fmt == FMT_YAML) {
+        json_t *out = name ? json_incref(json_array_get(items, 0)) : ctl_list(json_incref(items));
+
+        if ((fmt == FMT_JSON ? emit_json(out, stdout) : emit_yaml(out, stdout)) < 0)
+            rc = CTL_ERROR;
+        json_decref(out);
+    } else if (json_array_size(items) == 0) {
+        if (all_ns)
+            fprintf(stderr, "No resources found\n");
+        else
+            fprintf(stderr, "No resources found in %s namespace.\n", ns);
+    } else if (kind == GET_VMIRS) {
+        print_vmirs_table(items, fmt == FMT_WIDE, all_ns, ctl_now_ms());
+    } else {
+        print_vmi_table(items, fmt == FMT_WIDE, all_ns, ctl_now_ms());
+    }
+    json_decref(items);
+    return rc;
+}
