@@ -1115,9 +1115,50 @@ keep_replica(const char *domain, void *opaque)
 }
 
 static bool
-keep_rs(const char *uid, void *opaque)
+spool_has_file(const struct controller *c, const char *path)
 {
-    return rs_find_uid(opaque, uid) != NULL;
+    for (size_t i = 0; path && i < c->desired.nfiles; i++)
+        if (strcmp(c->desired.files[i].path, path) == 0)
+            return true;
+    return false;
+}
+
+/* Replica sets the store knew that the spool no longer has: removed while
+ * vmirsd was down. Their replicas are deleted like any cascade, as
+ * Kubernetes' garbage collector deletes dependents of a deleted owner. A
+ * set whose file is still there but has had no good content since the
+ * restart keeps its replicas untouched: a bad edit never tears them down. */
+static void
+collect_removed_while_down(struct controller *c)
+{
+    struct store_rs_row *rows;
+    size_t n = store_rs_rows(c->store, &rows);
+
+    for (size_t i = 0; i < n; i++) {
+        struct rs *s;
+
+        if (rs_find_uid(c, rows[i].uid))
+            continue;
+        if (spool_has_file(c, rows[i].file)) {
+            log_warn("%s/%s: %s has no good content since the restart: its replicas are left as "
+                     "they are",
+                     rows[i].namespace, rows[i].name, rows[i].file);
+            continue;
+        }
+        s = xcalloc(1, sizeof(*s));
+        s->namespace = steal_ptr(&rows[i].namespace);
+        s->name = steal_ptr(&rows[i].name);
+        s->uid = steal_ptr(&rows[i].uid);
+        s->batch = 1;
+        s->removed = true;
+        s->dirty = true;
+        s->grace_ms = 30 * 1000; /* KubeVirt's default: the spec is gone */
+        c->sets = xrealloc(c->sets, (c->nsets + 1) * sizeof(*c->sets));
+        c->sets[c->nsets++] = s;
+        log_info("%s: removed from the spool while vmirsd was down: deleting its replicas",
+                 event_name(s));
+    }
+    store_rs_rows_free(rows, n);
 }
 
 static void
@@ -1127,6 +1168,8 @@ on_pass(uv_timer_t *t)
 
     if (c->stopping || !c->listed || !c->spool_settled)
         return;
+    if (c->store && !c->pruned)
+        collect_removed_while_down(c);
     for (size_t i = 0; i < c->nsets; i++)
         if (c->sets[i]->dirty)
             run_pass(c, c->sets[i]);
@@ -1149,7 +1192,7 @@ on_pass(uv_timer_t *t)
     }
     if (c->store && !c->pruned) {
         /* Rows of replicas and sets that went away while vmirsd was down. */
-        store_prune(c->store, keep_replica, keep_rs, c);
+        store_prune_replicas(c->store, keep_replica, c);
         c->pruned = true;
     }
     on_commit(&c->commit_timer);

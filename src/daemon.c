@@ -15,6 +15,7 @@
 
 #include "controller.h"
 #include "materialize.h"
+#include "sdnotify.h"
 #include "spool.h"
 #include "store.h"
 #include "util.h"
@@ -36,6 +37,7 @@ struct daemon {
     struct virt *v;
     struct controller *c;
     struct store *store;
+    struct sdnotify *notify;
     struct spool *spool;
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t rescan;
@@ -132,7 +134,9 @@ on_sighup(uv_signal_t *h, int signum)
     }
     conf_free(&fresh);
     diag_list_clear(&diags);
+    sdnotify_reloading(d->notify);
     spool_rescan(d->spool);
+    sdnotify_reloaded(d->notify);
 }
 
 static void
@@ -158,10 +162,33 @@ on_virt_stopped(void *opaque)
     struct daemon *d = opaque;
 
     d->v = NULL;
+    sdnotify_stop(d->notify);
+    d->notify = NULL;
     uv_close((uv_handle_t *) &d->sighup, on_handle_closed);
     uv_close((uv_handle_t *) &d->sigterm, on_handle_closed);
     uv_close((uv_handle_t *) &d->sigint, on_handle_closed);
     uv_close((uv_handle_t *) &d->rescan, on_handle_closed);
+}
+
+static bool
+notify_ready(void *opaque)
+{
+    struct daemon *d = opaque;
+
+    return d->c && controller_synced(d->c);
+}
+
+/* STATUS=: what systemctl status shows under the unit's name. */
+static void
+notify_status(void *opaque, char *buf, size_t size)
+{
+    struct daemon *d = opaque;
+    size_t sets = 0, running = 0;
+
+    if (d->c)
+        controller_counts(d->c, &sets, &running);
+    snprintf(buf, size, "%zu replica set%s, %zu replica%s running", sets, sets == 1 ? "" : "s",
+             running, running == 1 ? "" : "s");
 }
 
 static void
@@ -239,6 +266,7 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
     nconn = (conf->max_parallel + 4) / 5;
     d.v = virt_start(&d.loop, d.q, conf->libvirt_uri, nconn, &virt_events, &d);
     d.c = controller_new(&d.loop, conf, type, d.v, &virt_libvirt_ops, d.q, d.store);
+    d.notify = sdnotify_start(&d.loop, notify_ready, notify_status, &d);
     uv_signal_init(&d.loop, &d.sighup);
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);

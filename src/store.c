@@ -509,25 +509,54 @@ column_values(struct store *s, const char *sql, size_t *n)
 }
 
 void
-store_prune(struct store *s, bool (*keep_replica)(const char *domain, void *opaque),
-            bool (*keep_rs)(const char *uid, void *opaque), void *opaque)
+store_prune_replicas(struct store *s, bool (*keep)(const char *domain, void *opaque), void *opaque)
 {
     size_t n;
     char **v = column_values(s, "SELECT domain FROM replicas", &n);
 
     for (size_t i = 0; i < n; i++) {
-        if (!keep_replica(v[i], opaque))
+        if (!keep(v[i], opaque))
             store_delete_replica(s, v[i]);
         free(v[i]);
     }
     free(v);
-    v = column_values(s, "SELECT uid FROM replica_sets", &n);
-    for (size_t i = 0; i < n; i++) {
-        if (!keep_rs(v[i], opaque))
-            store_delete_rs(s, v[i]);
-        free(v[i]);
+}
+
+size_t
+store_rs_rows(struct store *s, struct store_rs_row **out)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+
+    *out = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT uid, namespace, name, file FROM replica_sets", -1, &st,
+                           NULL) != SQLITE_OK)
+        return 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *file = (const char *) sqlite3_column_text(st, 3);
+
+        *out = xrealloc(*out, (n + 1) * sizeof(**out));
+        (*out)[n++] = (struct store_rs_row){
+            .uid = xstrdup((const char *) sqlite3_column_text(st, 0)),
+            .namespace = xstrdup((const char *) sqlite3_column_text(st, 1)),
+            .name = xstrdup((const char *) sqlite3_column_text(st, 2)),
+            .file = file ? xstrdup(file) : NULL,
+        };
     }
-    free(v);
+    sqlite3_finalize(st);
+    return n;
+}
+
+void
+store_rs_rows_free(struct store_rs_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].uid);
+        free(rows[i].namespace);
+        free(rows[i].name);
+        free(rows[i].file);
+    }
+    free(rows);
 }
 
 char *

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -71,10 +72,17 @@ struct store_event {
 };
 void store_event(struct store *s, const struct store_event *e, int64_t now_ms);
 
-/* Delete the rows of replicas and replica sets for which keep says no:
- * what went away while the daemon was down. */
-void store_prune(struct store *s, bool (*keep_replica)(const char *domain, void *opaque),
-                 bool (*keep_rs)(const char *uid, void *opaque), void *opaque);
+/* Delete the rows of replicas for which keep says no: what went away
+ * while the daemon was down. */
+void store_prune_replicas(struct store *s, bool (*keep)(const char *domain, void *opaque),
+                          void *opaque);
+
+/* The replica sets recorded, as (uid, namespace, name, file) rows. */
+struct store_rs_row {
+    char *uid, *namespace, *name, *file;
+};
+size_t store_rs_rows(struct store *s, struct store_rs_row **out);
+void store_rs_rows_free(struct store_rs_row *rows, size_t n);
 
 /* Labels or annotations as a JSON object, malloc'd. */
 struct labels;

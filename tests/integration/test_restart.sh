@@ -1,7 +1,9 @@
 #!/bin/sh
 # Restart safety: SIGTERM leaves replicas running and the next start
 # adopts them; kill -9 and a replica destroyed during the outage give
-# exactly the desired count afterwards, never a duplicate.
+# exactly the desired count afterwards, never a duplicate. A manifest
+# removed while vmirsd is down has its replicas deleted on start; one
+# broken while it is down keeps them.
 . "$top_srcdir/tests/integration/lib.sh"
 PREFIX=default_it
 setup
@@ -43,7 +45,20 @@ wait_until "itrs reaches 40 after a kill mid-burst" 60 count_is itrs 40
 sleep 1
 count_is itrs 40 || fail "duplicates after a kill mid-burst: $(count_of itrs)"
 
-rm "$T/spool/itrs.yaml"
+# A manifest broken while vmirsd is down: no good content after the
+# restart, yet its replicas stay; removed while down: they go.
+manifest itbad 2
+wait_until "2 replicas of itbad run" 30 count_is itbad 2
+stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
+printf 'spec:\n  replicas: [\n' >"$T/spool/itbad.yaml"
+start_vmirsd
+wait_until "the broken manifest is reported" 30 grep -q "itbad.yaml has no good content since the restart" "$T/vmirsd.log"
+sleep 1
+count_is itbad 2 || fail "a manifest broken during an outage took its replicas: $(count_of itbad) left"
+stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
+rm "$T/spool/itbad.yaml" "$T/spool/itrs.yaml"
+start_vmirsd
+wait_until "replicas of a manifest removed during an outage are deleted" 60 count_is itbad 0
 wait_until "all itrs replicas are gone" 60 count_is itrs 0
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 finish
