@@ -20,6 +20,7 @@
 #include "backoff.h"
 #include "desired.h"
 #include "materialize.h"
+#include "probe.h"
 #include "reconcile.h"
 #include "selector.h"
 #include "store.h"
@@ -49,6 +50,10 @@ struct replica {
     bool creating; /* create in flight */
     bool intent;   /* recorded before a restart, not (yet) seen in libvirt */
     int64_t created_ms, started_ms, ready_since_ms;
+    bool running_ready; /* libvirt's view: running, not paused */
+    /* The template's probes, armed while the domain runs. */
+    bool readiness_on, liveness_on;
+    struct probe_state readiness, liveness;
     unsigned gen; /* the resync generation that last saw it */
     uv_timer_t *grace;
     struct controller *c;
@@ -85,8 +90,9 @@ struct controller {
     bool connected, listed, listing, synced, spool_settled, stopping;
     unsigned gen;
     size_t inflight;
-    uv_timer_t pass_timer, resync_timer, retry_timer, commit_timer;
-    bool pruned; /* the store's leftovers from before a restart are gone */
+    uv_timer_t pass_timer, resync_timer, retry_timer, commit_timer, probe_timer;
+    struct workq *probe_q; /* probes wait for each other, not for creates */
+    bool pruned;           /* the store's leftovers from before a restart are gone */
     int open_handles;
     int journal_fd;
     size_t journal_lines;
@@ -277,20 +283,38 @@ controller_phase(int state, int reason, bool *ready)
     }
 }
 
-static void
-rep_set_phase(struct controller *c, struct replica *r, enum replica_phase phase, bool ready)
-{
-    int64_t now = now_ms(c);
+static void probe_arm(struct controller *c, struct replica *r);
 
-    if (phase == PHASE_RUNNING && r->phase != PHASE_RUNNING)
-        r->started_ms = now;
+/* Ready: running and not paused, and its readiness probe passing when the
+ * template has one (SPEC section 6). */
+static void
+rep_update_ready(struct controller *c, struct replica *r)
+{
+    bool ready = r->running_ready && (!r->readiness_on || r->readiness.result);
+
     if (ready && !r->ready)
-        r->ready_since_ms = now;
+        r->ready_since_ms = now_ms(c);
     if (!ready)
         r->ready_since_ms = 0;
-    r->phase = phase;
     r->ready = ready;
     rep_store(c, r);
+}
+
+/* running_ready: libvirt's view (running, not paused). */
+static void
+rep_set_phase(struct controller *c, struct replica *r, enum replica_phase phase, bool running_ready)
+{
+    bool started = phase == PHASE_RUNNING && r->phase != PHASE_RUNNING;
+
+    if (started)
+        r->started_ms = now_ms(c);
+    if (phase != PHASE_RUNNING)
+        r->readiness_on = r->liveness_on = false;
+    r->phase = phase;
+    r->running_ready = running_ready;
+    if (started)
+        probe_arm(c, r);
+    rep_update_ready(c, r);
 }
 
 /* The replica is gone for good: from memory and from the store. */
@@ -412,7 +436,16 @@ rs_event(struct controller *c, const struct rs *s, bool warning, const char *rea
 
 /* ---- work items ---- */
 
-enum job_kind { JOB_CREATE, JOB_SHUTDOWN, JOB_DESTROY, JOB_REAP, JOB_SET_META, JOB_LIST, JOB_GET };
+enum job_kind {
+    JOB_CREATE,
+    JOB_SHUTDOWN,
+    JOB_DESTROY,
+    JOB_REAP,
+    JOB_SET_META,
+    JOB_LIST,
+    JOB_GET,
+    JOB_PROBE
+};
 
 struct job {
     enum job_kind kind;
@@ -430,6 +463,9 @@ struct job {
     struct virt_domain *doms;
     size_t ndoms;
     struct virt_domain one;
+    /* JOB_PROBE */
+    struct probe_action probe;
+    bool liveness;
 };
 
 static void
@@ -447,6 +483,7 @@ job_free(struct job *j)
         virt_domain_free(&j->doms[i]);
     free(j->doms);
     virt_domain_free(&j->one);
+    probe_action_free(&j->probe);
     free(j);
 }
 
@@ -581,6 +618,9 @@ job_work(void *arg, char **errmsg)
     case JOB_GET:
         rc = c->ops->get(c->v, j->name, &j->one, &err);
         break;
+    case JOB_PROBE:
+        rc = probe_run(c->ops, c->v, j->name, &j->probe, &err);
+        break;
     }
     if (rc < 0)
         return err_to_msg(&err, errmsg);
@@ -605,6 +645,172 @@ job_new(enum job_kind kind, const char *name)
     j->kind = kind;
     j->name = name ? xstrdup(name) : NULL;
     return j;
+}
+
+/* ---- probes ---- */
+
+static void on_probe_timer(uv_timer_t *t);
+static struct backoff *slot_backoff(struct rs *s, unsigned slot);
+
+/* The probe the replica's template has, through its owner's spec. */
+static const struct probe *
+rep_probe(struct controller *c, const struct replica *r, bool liveness)
+{
+    const struct rs *s = rs_find_uid(c, r->meta.owner_uid);
+    const struct vmi_template *t = s && s->spec ? s->spec->spec.template : NULL;
+
+    if (!t)
+        return NULL;
+    return liveness ? t->spec.liveness_probe : t->spec.readiness_probe;
+}
+
+/* An event about one replica (a VirtualMachineInstance), as the kubelet
+ * records probe failures on a pod. */
+static void
+vmi_event(struct controller *c, const struct replica *r, bool warning, const char *reason,
+          const char *msg)
+{
+    const char *us = strchr(r->name, '_');
+
+    if (!c->store)
+        return;
+    store_event(c->store,
+                &(struct store_event){
+                    .namespace = r->namespace,
+                    .kind = "VirtualMachineInstance",
+                    .name = r->meta.vmi_name ? r->meta.vmi_name
+                            : us             ? us + 1
+                                             : r->name,
+                    .uid = r->meta.vmi_uid,
+                    .type = warning ? "Warning" : "Normal",
+                    .reason = reason,
+                    .message = msg,
+                    .source = "vmirsd-prober",
+                },
+                wall_ms());
+    schedule_commit(c);
+}
+
+static void
+schedule_probes(struct controller *c)
+{
+    int64_t now = now_ms(c), next = -1;
+
+    if (c->stopping)
+        return;
+    for (size_t i = 0; i < c->nreps; i++) {
+        const struct replica *r = c->reps[i];
+
+        if (r->phase != PHASE_RUNNING || r->deleting)
+            continue;
+        if (r->readiness_on && !r->readiness.running && (next < 0 || r->readiness.next_ms < next))
+            next = r->readiness.next_ms;
+        if (r->liveness_on && !r->liveness.running && (next < 0 || r->liveness.next_ms < next))
+            next = r->liveness.next_ms;
+    }
+    if (next < 0)
+        uv_timer_stop(&c->probe_timer);
+    else
+        uv_timer_start(&c->probe_timer, on_probe_timer, (uint64_t) (next > now ? next - now : 0),
+                       0);
+}
+
+static void
+probe_arm(struct controller *c, struct replica *r)
+{
+    const struct probe *rp = rep_probe(c, r, false), *lp = rep_probe(c, r, true);
+    struct probe_timing t;
+
+    r->readiness_on = probe_kind_of(rp) != PROBE_NONE;
+    if (r->readiness_on) {
+        probe_timing_of(rp, &t);
+        probe_start(&r->readiness, &t, false, r->started_ms);
+    }
+    r->liveness_on = probe_kind_of(lp) != PROBE_NONE;
+    if (r->liveness_on) {
+        probe_timing_of(lp, &t);
+        probe_start(&r->liveness, &t, true, r->started_ms);
+    }
+    schedule_probes(c);
+}
+
+static void
+start_probe(struct controller *c, struct replica *r, bool liveness)
+{
+    struct job *j = job_new(JOB_PROBE, r->name);
+
+    probe_action_of(rep_probe(c, r, liveness), &j->probe);
+    if (j->probe.kind == PROBE_NONE) {
+        /* The owner's spec is gone (removed, or its file now refused). */
+        job_free(j);
+        return;
+    }
+    j->liveness = liveness;
+    (liveness ? &r->liveness : &r->readiness)->running = true;
+    j->c = c;
+    c->inflight++;
+    workq_submit(c->probe_q, job_work, job_done, j);
+}
+
+static void
+on_probe_timer(uv_timer_t *t)
+{
+    struct controller *c = t->data;
+    int64_t now = now_ms(c);
+
+    for (size_t i = 0; i < c->nreps; i++) {
+        struct replica *r = c->reps[i];
+
+        if (r->phase != PHASE_RUNNING || r->deleting)
+            continue;
+        if (r->readiness_on && !r->readiness.running && r->readiness.next_ms <= now)
+            start_probe(c, r, false);
+        if (r->liveness_on && !r->liveness.running && r->liveness.next_ms <= now)
+            start_probe(c, r, true);
+    }
+    schedule_probes(c);
+}
+
+static void
+probe_done(struct controller *c, struct job *j, int rc, const char *errmsg)
+{
+    struct replica *r = rep_find(c, j->name);
+    struct probe_state *st;
+    bool changed;
+
+    if (!r || r->phase != PHASE_RUNNING || r->deleting ||
+        !(j->liveness ? r->liveness_on : r->readiness_on))
+        goto out;
+    st = j->liveness ? &r->liveness : &r->readiness;
+    changed = probe_record(st, &j->probe.t, rc == 0, now_ms(c));
+    if (rc < 0) {
+        cleanup_free char *msg =
+            xasprintf("%s probe failed: %s", j->liveness ? "Liveness" : "Readiness", errmsg);
+
+        vmi_event(c, r, true, "Unhealthy", msg);
+        log_debug("replica `%s`: %s", r->name, msg);
+    }
+    if (changed && !j->liveness) {
+        log_info("replica `%s`: readiness probe %s", r->name, st->result ? "passed" : "failed");
+        rep_update_ready(c, r);
+        mark_replica_dirty(c, r);
+    }
+    if (changed && j->liveness && !st->result) {
+        struct rs *s = rs_find_uid(c, r->meta.owner_uid);
+
+        /* Killed and replaced, never restarted in place; a replica that
+         * keeps failing backs its slot off like a crash. */
+        log_info("replica `%s`: liveness probe failed: destroying it", r->name);
+        vmi_event(c, r, false, "Killing",
+                  "Stopping virtual machine: it failed its liveness probe, it will be replaced");
+        if (s)
+            backoff_failed(slot_backoff(s, r->meta.slot), r->started_ms, now_ms(c));
+        r->deleting = true;
+        submit(c, job_new(JOB_DESTROY, r->name));
+        mark_replica_dirty(c, r);
+    }
+out:
+    schedule_probes(c);
 }
 
 /* ---- observing ---- */
@@ -1300,6 +1506,9 @@ job_done(void *arg, int rc, char *errmsg)
     case JOB_GET:
         get_done(c, j, rc, errmsg);
         break;
+    case JOB_PROBE:
+        probe_done(c, j, rc, errmsg);
+        break;
     case JOB_REAP:
         if (rc < 0)
             log_warn("remove replica `%s`: %s", j->name, errmsg);
@@ -1521,7 +1730,10 @@ controller_new(uv_loop_t *loop, const struct vmirs_conf *conf, const char *domai
     uv_timer_init(loop, &c->resync_timer);
     uv_timer_init(loop, &c->retry_timer);
     uv_timer_init(loop, &c->commit_timer);
+    uv_timer_init(loop, &c->probe_timer);
     c->pass_timer.data = c->resync_timer.data = c->retry_timer.data = c->commit_timer.data = c;
+    c->probe_timer.data = c;
+    c->probe_q = workq_new(loop, CONTROLLER_PROBE_PARALLEL);
     uv_timer_start(&c->resync_timer, on_resync, (uint64_t) conf->resync_interval * 1000,
                    (uint64_t) conf->resync_interval * 1000);
     return c;
@@ -1556,7 +1768,8 @@ controller_stop(struct controller *c, void (*done)(void *opaque), void *opaque)
     for (size_t i = 0; i < c->nreps; i++)
         rep_cancel_grace(c->reps[i]);
     on_commit(&c->commit_timer);
-    c->open_handles = 4;
+    c->open_handles = 5;
+    uv_close((uv_handle_t *) &c->probe_timer, on_timer_closed);
     uv_close((uv_handle_t *) &c->commit_timer, on_timer_closed);
     uv_close((uv_handle_t *) &c->pass_timer, on_timer_closed);
     uv_close((uv_handle_t *) &c->resync_timer, on_timer_closed);
@@ -1575,6 +1788,8 @@ controller_free(struct controller *c)
         rs_free(c->sets[i]);
     free(c->sets);
     desired_free(&c->desired);
+    if (c->probe_q)
+        workq_free(c->probe_q);
     if (c->journal_fd >= 0)
         close(c->journal_fd);
     free(c);

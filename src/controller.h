@@ -16,6 +16,11 @@
 
 struct controller;
 
+/* Probes of all replicas in flight at once: they wait on guest agents, so
+ * they get their own queue and never hold up a create. The daemon sizes
+ * the threadpool and the connections for max_parallel plus these. */
+#define CONTROLLER_PROBE_PARALLEL 4
+
 /* store may be NULL: then nothing is recorded. */
 struct controller *controller_new(uv_loop_t *loop, const struct vmirs_conf *conf,
                                   const char *domain_type, struct virt *v,

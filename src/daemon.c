@@ -235,7 +235,8 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
     /* Enough threads that max_parallel calls never wait for one; libuv
      * reads this once, at its first use of the threadpool. */
     if (!getenv("UV_THREADPOOL_SIZE")) {
-        pool = xasprintf("%u", workq_threadpool_size(conf->max_parallel));
+        pool =
+            xasprintf("%u", workq_threadpool_size(conf->max_parallel + CONTROLLER_PROBE_PARALLEL));
         setenv("UV_THREADPOOL_SIZE", pool, 1);
     }
     if (mkdir_parents(conf->state_dir, 0755, NULL) < 0) {
@@ -263,7 +264,7 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
              conf->spool_dir, conf->libvirt_uri, type, conf->max_parallel);
     /* libvirtd serves 5 calls at once per connection: enough connections
      * that max_parallel calls run without queueing in libvirtd. */
-    nconn = (conf->max_parallel + 4) / 5;
+    nconn = (conf->max_parallel + CONTROLLER_PROBE_PARALLEL + 4) / 5;
     d.v = virt_start(&d.loop, d.q, conf->libvirt_uri, nconn, &virt_events, &d);
     d.c = controller_new(&d.loop, conf, type, d.v, &virt_libvirt_ops, d.q, d.store);
     d.notify = sdnotify_start(&d.loop, notify_ready, notify_status, &d);

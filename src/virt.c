@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <libvirt/libvirt.h>
+#include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <signal.h>
@@ -456,6 +457,30 @@ virt_op_set_meta(struct virt *v, const char *name, const struct dommeta *m, stru
     return rc;
 }
 
+static int
+virt_op_agent(struct virt *v, const char *name, const char *cmd, int timeout_s, char **reply,
+              struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc;
+
+    *reply = NULL;
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    rc = virt_lookup(l.conn, name, &dom, err);
+    if (rc == 0)
+        rc = err_set(err, 0, "domain `%s` is gone", name);
+    else if (rc > 0) {
+        /* libvirt-qemu: the guest agent's channel, with a timeout. */
+        *reply = virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
+        rc = *reply ? 0 : virt_error(err, "guest agent of `%s`", name);
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
 const struct virt_ops virt_libvirt_ops = {
     .list = virt_op_list,
     .get = virt_op_get,
@@ -463,6 +488,7 @@ const struct virt_ops virt_libvirt_ops = {
     .shutdown = virt_op_shutdown,
     .destroy = virt_op_destroy,
     .set_meta = virt_op_set_meta,
+    .agent = virt_op_agent,
 };
 
 /* --- libvirt callbacks ------------------------------------------------------ */

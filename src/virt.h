@@ -50,6 +50,10 @@ struct virt_ops {
     /* Replace the domain's vmirsd metadata (adopt, release). */
     int (*set_meta)(struct virt *v, const char *name, const struct dommeta *m,
                     struct vmirs_err **err);
+    /* A guest-agent command (JSON text); its answer in *reply (malloc'd).
+     * No answer within timeout_s seconds is an error. */
+    int (*agent)(struct virt *v, const char *name, const char *cmd, int timeout_s, char **reply,
+                 struct vmirs_err **err);
 };
 
 extern const struct virt_ops virt_libvirt_ops;

@@ -83,6 +83,8 @@ cleanup() {
 }
 
 # manifest NAME REPLICAS [extra spec lines]: write spool/NAME.yaml atomically.
+# TEMPLATE_EXTRA, when set, is one more line of the template's spec (a
+# probe, in flow style).
 manifest() {
     name=$1 replicas=$2
     shift 2
@@ -95,6 +97,7 @@ manifest() {
         printf '  selector:\n    matchLabels:\n      app: %s\n' "$name"
         printf '  template:\n    metadata:\n      labels:\n        app: %s\n' "$name"
         printf '    spec:\n      terminationGracePeriodSeconds: 0\n'
+        [ -n "${TEMPLATE_EXTRA:-}" ] && printf '      %s\n' "$TEMPLATE_EXTRA"
         printf '      domain:\n        memory:\n          guest: 64Mi\n        devices: {}\n'
     } >"$tmp"
     mv "$tmp" "$T/spool/$name.yaml"
