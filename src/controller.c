@@ -863,14 +863,34 @@ scan_intents(struct controller *c)
     clock_gettime(CLOCK_REALTIME, &ts);
     wall = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     if (read_file(path, &text, NULL) == 0) {
+        /* "NAME done" lines settle the intent of that name. */
+        size_t nlines = 0, ndone = 0;
+        char **lines = NULL, **done = NULL;
+
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            char name[256], word[128];
+
+            lines = xrealloc(lines, (nlines + 1) * sizeof(*lines));
+            lines[nlines++] = line;
+            if (sscanf(line, "%255s %127s", name, word) == 2 && strcmp(word, "done") == 0) {
+                done = xrealloc(done, (ndone + 1) * sizeof(*done));
+                done[ndone++] = line;
+                line[strlen(name)] = '\0';
+            }
+        }
+        for (size_t i = 0; i < nlines; i++) {
             char name[256], uid[128];
             unsigned slot;
             long long t;
             struct replica *r;
+            bool settled = false;
 
-            if (sscanf(line, "%255s %127s %u %lld", name, uid, &slot, &t) != 4 ||
+            if (sscanf(lines[i], "%255s %127s %u %lld", name, uid, &slot, &t) != 4 ||
                 rep_find(c, name) || wall - t > INTENT_GRACE_MS)
+                continue;
+            for (size_t k = 0; k < ndone && !settled; k++)
+                settled = strcmp(done[k], name) == 0;
+            if (settled)
                 continue;
             r = rep_add(c, name);
             r->meta.owner_uid = xstrdup(uid);
@@ -881,6 +901,8 @@ scan_intents(struct controller *c)
             log_info("replica `%s` was being created before a restart: counted as pending", name);
             mark_replica_dirty(c, r);
         }
+        free(lines);
+        free(done);
     }
     /* Start the journal afresh with what is still pending. */
     if (ftruncate(c->journal_fd, 0) < 0)
@@ -1231,7 +1253,7 @@ run_pass(struct controller *c, struct rs *s)
         obs[n++] = (struct observed){
             .name = r->name,
             .owner_uid = r->meta.owner_uid,
-            .labels = &r->meta.labels,
+            .labels = r->intent ? NULL : &r->meta.labels,
             .template_hash = r->meta.template_hash,
             .phase = r->phase,
             .ready = r->ready,
@@ -1463,7 +1485,15 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
         s->batch = s->batch_failed ? 1 : s->batch * 2;
         s->batch_failed = false;
     }
-    c->journal_lines++;
+    /* Settled: after a restart this name is no create in flight, whether
+     * its domain still exists or not. */
+    {
+        cleanup_free char *line = xasprintf("%s done\n", j->id.domain_name);
+
+        if (c->journal_fd >= 0 && write(c->journal_fd, line, strlen(line)) < 0)
+            log_warn("write the intent journal: %s", strerror(errno));
+    }
+    c->journal_lines += 2;
     if (c->journal_lines > INTENT_JOURNAL_MAX_LINES) {
         bool creating = false;
 

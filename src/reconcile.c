@@ -126,7 +126,7 @@ reconcile(const struct reconcile_desired *d, const struct observed *obs, size_t 
          * so its replacement starts at once. */
         if (o->deleting)
             continue;
-        if (!mismatch && !d->removed) {
+        if (!mismatch && !d->removed && o->labels) {
             bool matches = selector_matches(d->selector, o->labels);
 
             if (owned && !matches) {

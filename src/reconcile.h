@@ -23,6 +23,8 @@ enum replica_phase {
 struct observed {
     const char *name;      /* libvirt domain name */
     const char *owner_uid; /* VMIRS uid in its metadata; NULL when released */
+    /* NULL: not known yet (a create recorded before a restart, not seen
+     * in libvirt since); such a replica is neither released nor adopted. */
     const struct labels *labels;
     const char *template_hash;
     enum replica_phase phase;

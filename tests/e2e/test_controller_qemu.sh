@@ -1,8 +1,12 @@
 #!/bin/sh
 # End to end with the daemon on real QEMU: three replicas of the test
-# guest from its OCI image all answer guest-ping; one destroyed with virsh
-# is replaced by a new one that boots and answers; removing the manifest
-# removes every replica and its directory.
+# guest from its OCI image all answer guest-ping; vmirsctl shows READY go
+# from 0 to 3 as their guestAgentPing readiness probes pass, and the
+# SuccessfulCreate events; one destroyed with virsh is replaced by a new
+# one that boots and answers, the events show the delete and the create and
+# READY returns to 3; after kill -9 vmirsctl still answers and a restart
+# loses no event; removing the manifest removes every replica and its
+# directory.
 . "$top_srcdir/tests/cli/lib.sh"
 URI=qemu:///system
 virsh -c "$URI" version >/dev/null 2>&1 || { echo "libvirtd (qemu:///system) is not running"; exit 77; }
@@ -18,8 +22,13 @@ image_dir = $top_builddir/images/out
 libvirt_uri = $URI
 domain_type = ${VMIRS_E2E_DOMAIN_TYPE:-qemu}
 CONF
+VMIRSCTL="$top_builddir/src/vmirsctl"
 "$VMIRSD" -c "$T/vmirsd.conf" >"$T/vmirsd.log" 2>&1 &
 PID=$!
+ctl() { "$VMIRSCTL" -c "$T/vmirsd.conf" "$@"; }
+# NAME DESIRED CURRENT READY of get vmirs.
+row_is() { [ "$(ctl get vmirs 2>/dev/null | awk '$1 == "e2eweb" {print $2, $3, $4}')" = "$1" ]; }
+creates() { ctl events e2eweb 2>/dev/null | grep -c 'SuccessfulCreate' || true; }
 cleanup() {
     kill -TERM "$PID" 2>/dev/null
     wait "$PID" 2>/dev/null
@@ -49,8 +58,15 @@ sed 's/name: web$/name: e2eweb/; s/app: web$/app: e2eweb/' "$top_srcdir/conf/exa
 mv "$T/spool/.e2eweb.tmp" "$T/spool/e2eweb.yaml"
 start=$(date +%s)
 wait_until "3 replicas run" 60 count_is 3
+wait_until "get vmirs shows 3 replicas, none ready yet" 60 row_is "3 3 0"
 wait_until "all 3 replicas answer guest-ping" 300 all_ping
 echo "# e2e: 3 replicas answered guest-ping $(($(date +%s) - start)) s after the manifest was dropped"
+wait_until "get vmirs shows READY 3" 120 row_is "3 3 3"
+echo "# e2e: READY 3 $(($(date +%s) - start)) s after the manifest was dropped"
+ctl describe vmirs e2eweb >"$T/describe"
+[ "$(grep -c '^  Normal  *SuccessfulCreate .*Created virtual machine: e2eweb' "$T/describe")" -eq 3 ] ||
+    fail "describe does not show the 3 SuccessfulCreate events: $(cat "$T/describe")"
+grep -q '^  Ready Replicas:  *3$' "$T/describe" || fail "describe: Ready Replicas is not 3"
 
 victim=$(replicas | head -1)
 virsh -c "$URI" destroy "$victim" >/dev/null
@@ -59,6 +75,26 @@ wait_until "a replacement for $victim runs" 60 sh -c \
     "[ \$(virsh -c $URI list --name | grep -c '^default_e2eweb') -eq 3 ] && ! virsh -c $URI list --name | grep -qx '$victim'"
 wait_until "the replacement answers guest-ping" 300 all_ping
 echo "# e2e: the replacement answered guest-ping $(($(date +%s) - start)) s after virsh destroy"
+ctl events e2eweb | grep -q "SuccessfulDelete .*Deleted virtual machine: ${victim#default_}$" ||
+    fail "the events do not show the delete of ${victim#default_}: $(ctl events e2eweb)"
+[ "$(creates)" -eq 4 ] || fail "the events do not show the replacement's create: $(ctl events e2eweb)"
+wait_until "READY returns to 3" 120 row_is "3 3 3"
+
+# kill -9: the database answers without the daemon; a restart loses no event.
+kill -KILL "$PID"
+wait "$PID" 2>/dev/null
+row_is "3 3 3" || fail "get vmirs without the daemon: $(ctl get vmirs 2>&1)"
+# Each event without its LAST SEEN column.
+ctl events e2eweb | awk 'NR > 1 {$1 = ""; sub(/^ /, ""); print}' >"$T/events.before"
+[ -s "$T/events.before" ] || fail "events without the daemon: $(ctl events e2eweb 2>&1)"
+"$VMIRSD" -c "$T/vmirsd.conf" >>"$T/vmirsd.log" 2>&1 &
+PID=$!
+wait_until "the restarted daemon has listed the domains" 60 grep -q "resynchronising" "$T/vmirsd.log"
+wait_until "READY is 3 after the restart" 120 row_is "3 3 3"
+ctl events e2eweb | awk 'NR > 1 {$1 = ""; sub(/^ /, ""); print}' >"$T/events.after"
+while read -r line; do
+    grep -qxF "$line" "$T/events.after" || fail "event lost over kill -9 and restart: $line"
+done <"$T/events.before"
 [ ! -e "$T/state/replicas/$victim" ] || wait_until "the destroyed replica's directory is removed" 30 \
     test ! -e "$T/state/replicas/$victim"
 

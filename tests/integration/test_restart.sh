@@ -11,6 +11,24 @@ start_vmirsd
 
 manifest itrs 4
 wait_until "4 replicas of itrs run" 30 count_is itrs 4
+
+# A replica replaced while vmirsd runs, then kill -9: its create is settled
+# in the intent journal, so the restart neither counts it as pending nor
+# touches it.
+gone=$(domains_of itrs | head -1)
+virsh -c "$URI" destroy "$gone" >/dev/null
+wait_until "$gone is replaced" 30 sh -c "[ \$(virsh -c $URI list --name | grep -c ^default_itrs) -eq 4 ] && ! virsh -c $URI list --name | grep -qx $gone"
+kill -KILL "$VMIRSD_PID"
+wait "$VMIRSD_PID" 2>/dev/null
+VMIRSD_PID=
+: >"$T/vmirsd.log"
+start_vmirsd
+wait_until "the restarted vmirsd has run a pass" 30 grep -q "resynchronising" "$T/vmirsd.log"
+sleep 1
+grep -q "was being created before a restart" "$T/vmirsd.log" &&
+    fail "a settled create was taken for one in flight: $(grep 'before a restart' "$T/vmirsd.log")"
+grep -q "release replica" "$T/vmirsd.log" && fail "a restart released a replica"
+count_is itrs 4 || fail "expected 4 replicas after kill -9, got $(count_of itrs)"
 names=$(domains_of itrs | sort | tr '\n' ' ')
 
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"

@@ -25,7 +25,7 @@
 struct obs_spec {
     const char *name;
     const char *owner;  /* ME, OTHER or NULL (released) */
-    const char *labels; /* "k=v;k=v"; NULL for no label set at all */
+    const char *labels; /* "k=v;k=v"; "" for none; NULL for not known yet */
     enum replica_phase phase;
     bool ready;
     bool deleting;
@@ -584,7 +584,7 @@ static const struct rcase adoption_cases[] = {
     {.title = "ownerless not matching is ignored",
      .replicas = 1,
      .obs = {{"db", NULL, "app=db", PHASE_RUNNING, true, false, 1, 1},
-             {"bare", NULL, NULL, PHASE_RUNNING, true, false, 1, 1},
+             {"bare", NULL, "", PHASE_RUNNING, true, false, 1, 1},
              {"empty", NULL, "", PHASE_RUNNING, true, false, 1, 1}},
      .create = 1,
      .actions = ""},
@@ -592,7 +592,7 @@ static const struct rcase adoption_cases[] = {
      .replicas = 3,
      .selector = "",
      .obs = {{"db", NULL, "app=db", PHASE_RUNNING, true, false, 1, 1},
-             {"bare", NULL, NULL, PHASE_RUNNING, false, false, 1, 0}},
+             {"bare", NULL, "", PHASE_RUNNING, false, false, 1, 0}},
      .create = 1,
      .actions = "ADOPT bare, ADOPT db",
      .replicas_status = 2,
@@ -628,10 +628,16 @@ static const struct rcase release_cases[] = {
      .actions = "RELEASE relabelled"},
     {.title = "owned with no labels: released",
      .replicas = 2,
-     .obs = {{"bare", ME, NULL, PHASE_RUNNING, true, false, 1, 1}, READY("a", 1, 1)},
+     .obs = {{"bare", ME, "", PHASE_RUNNING, true, false, 1, 1}, READY("a", 1, 1)},
      .create = 1,
      .actions = "RELEASE bare",
      .replicas_status = 1,
+     .ready_status = 1},
+    {.title = "labels not known yet (a create recorded before a restart): kept and counted",
+     .replicas = 2,
+     .obs = {{"intent", ME, NULL, PHASE_PENDING, false, false, 1, 0}, READY("a", 1, 1)},
+     .actions = "",
+     .replicas_status = 2,
      .ready_status = 1},
     {.title = "a released replica is never a scale-down victim",
      .replicas = 0,
