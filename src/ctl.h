@@ -22,6 +22,9 @@ int ctl_validate(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_get(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_describe(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_events(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_scale(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_delete(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_expose(struct ctl_ctx *ctx, int argc, char **argv);
 
 /* ctl_objects.c: the database read-only, and its rows as Kubernetes
  * objects (jansson), the one source of every output format. */

@@ -21,6 +21,11 @@ static const struct ctl_command {
      "list events, repeats folded (-n NS, -A, -o yaml|json)"},
     {"validate", ctl_validate, "validate PATH...",
      "check manifest files or directories (as vmirsd --validate)"},
+    {"scale", ctl_scale, "scale vmirs NAME",
+     "set spec.replicas in its manifest file, layout kept (--replicas N, -n NS)"},
+    {"delete", ctl_delete, "delete vmi NAME", "evict one replica; vmirsd replaces it (-n NS)"},
+    {"expose", ctl_expose, "expose vmirs NAME",
+     "write a Service manifest into the spool (--name SVC --port P [--target-port T], -n NS)"},
 };
 
 static void
