@@ -93,6 +93,7 @@ struct controller {
     uv_timer_t pass_timer, resync_timer, retry_timer, commit_timer, probe_timer;
     struct workq *probe_q; /* probes wait for each other, not for creates */
     bool pruned;           /* the store's leftovers from before a restart are gone */
+    unsigned next_port;    /* where the search for a free host port starts */
     int open_handles;
     int journal_fd;
     size_t journal_lines;
@@ -167,12 +168,19 @@ phase_name(enum replica_phase p)
 static void
 rep_store(struct controller *c, const struct replica *r)
 {
-    cleanup_free char *labels = NULL;
+    cleanup_free char *labels = NULL, *ports = xstrdup("");
     const char *us = strchr(r->name, '_');
 
     if (!c->store)
         return;
     labels = store_labels_json(&r->meta.labels);
+    for (size_t i = 0; i < r->meta.nports; i++) {
+        char *next = xasprintf("%s%s127.0.0.1:%u->%u/tcp", ports, i ? "," : "",
+                               r->meta.ports[i].host, r->meta.ports[i].guest);
+
+        free(ports);
+        ports = next;
+    }
     store_put_replica(c->store,
                       &(struct store_replica){
                           .domain = r->name,
@@ -184,6 +192,7 @@ rep_store(struct controller *c, const struct replica *r)
                           .rs_uid = r->meta.owner_uid,
                           .labels_json = labels,
                           .template_hash = r->meta.template_hash,
+                          .ports = ports,
                           .phase = phase_name(r->phase),
                           .ready = r->ready,
                           .created_ms = wall_ms(),
@@ -444,7 +453,8 @@ enum job_kind {
     JOB_SET_META,
     JOB_LIST,
     JOB_GET,
-    JOB_PROBE
+    JOB_PROBE,
+    JOB_FORWARD
 };
 
 struct job {
@@ -466,6 +476,8 @@ struct job {
     /* JOB_PROBE */
     struct probe_action probe;
     bool liveness;
+    /* JOB_FORWARD: the host ports in meta.ports, on this netdev */
+    char *netdev;
 };
 
 static void
@@ -484,6 +496,7 @@ job_free(struct job *j)
     free(j->doms);
     virt_domain_free(&j->one);
     probe_action_free(&j->probe);
+    free(j->netdev);
     free(j);
 }
 
@@ -621,6 +634,11 @@ job_work(void *arg, char **errmsg)
     case JOB_PROBE:
         rc = probe_run(c->ops, c->v, j->name, &j->probe, &err);
         break;
+    case JOB_FORWARD:
+        for (size_t i = 0; i < j->meta.nports && rc == 0; i++)
+            rc = c->ops->forward(c->v, j->name, j->netdev, j->meta.ports[i].host,
+                                 j->meta.ports[i].guest, &err);
+        break;
     }
     if (rc < 0)
         return err_to_msg(&err, errmsg);
@@ -652,16 +670,24 @@ job_new(enum job_kind kind, const char *name)
 static void on_probe_timer(uv_timer_t *t);
 static struct backoff *slot_backoff(struct rs *s, unsigned slot);
 
-/* The probe the replica's template has, through its owner's spec. */
-static const struct probe *
-rep_probe(struct controller *c, const struct replica *r, bool liveness)
+/* The replica's template, through its owner's spec in force. */
+static const struct vmi_spec *
+rep_spec(struct controller *c, const struct replica *r)
 {
     const struct rs *s = rs_find_uid(c, r->meta.owner_uid);
     const struct vmi_template *t = s && s->spec ? s->spec->spec.template : NULL;
 
-    if (!t)
+    return t ? &t->spec : NULL;
+}
+
+static const struct probe *
+rep_probe(struct controller *c, const struct replica *r, bool liveness)
+{
+    const struct vmi_spec *spec = rep_spec(c, r);
+
+    if (!spec)
         return NULL;
-    return liveness ? t->spec.liveness_probe : t->spec.readiness_probe;
+    return liveness ? spec->liveness_probe : spec->readiness_probe;
 }
 
 /* An event about one replica (a VirtualMachineInstance), as the kubelet
@@ -734,19 +760,66 @@ probe_arm(struct controller *c, struct replica *r)
     schedule_probes(c);
 }
 
+static void probe_result(struct controller *c, const char *name, bool liveness,
+                         const struct probe_timing *t, int rc, const char *errmsg);
+
+/* A tcpSocket or httpGet probe on the loop. */
+struct net_probe_ctx {
+    struct controller *c;
+    char *name;
+    bool liveness;
+    struct probe_timing t;
+};
+
+static void
+net_probe_done(void *opaque, int rc, const char *why)
+{
+    struct net_probe_ctx *x = opaque;
+    struct controller *c = x->c;
+
+    c->inflight--;
+    probe_result(c, x->name, x->liveness, &x->t, rc, why ? why : "failed");
+    free(x->name);
+    free(x);
+    maybe_stopped(c);
+}
+
 static void
 start_probe(struct controller *c, struct replica *r, bool liveness)
 {
     struct job *j = job_new(JOB_PROBE, r->name);
+    struct probe_state *st = liveness ? &r->liveness : &r->readiness;
 
-    probe_action_of(rep_probe(c, r, liveness), &j->probe);
+    probe_action_of(rep_probe(c, r, liveness), rep_spec(c, r), &j->probe);
     if (j->probe.kind == PROBE_NONE) {
         /* The owner's spec is gone (removed, or its file now refused). */
         job_free(j);
         return;
     }
+    st->running = true;
+    if (j->probe.kind == PROBE_TCP || j->probe.kind == PROBE_HTTP) {
+        unsigned host = 0;
+
+        for (size_t i = 0; i < r->meta.nports; i++)
+            if (r->meta.ports[i].guest == j->probe.guest_port)
+                host = r->meta.ports[i].host;
+        if (!host) {
+            cleanup_free char *why =
+                xasprintf("no host port is forwarded to guest port %u (network = %s)",
+                          j->probe.guest_port, c->conf->network);
+
+            probe_result(c, r->name, liveness, &j->probe.t, -1, why);
+        } else {
+            struct net_probe_ctx *x = xcalloc(1, sizeof(*x));
+
+            *x = (struct net_probe_ctx){c, xstrdup(r->name), liveness, j->probe.t};
+            c->inflight++;
+            probe_net_start(c->loop, host, &j->probe, net_probe_done, x);
+        }
+        job_free(j);
+        return;
+    }
     j->liveness = liveness;
-    (liveness ? &r->liveness : &r->readiness)->running = true;
     j->c = c;
     c->inflight++;
     workq_submit(c->probe_q, job_work, job_done, j);
@@ -772,30 +845,31 @@ on_probe_timer(uv_timer_t *t)
 }
 
 static void
-probe_done(struct controller *c, struct job *j, int rc, const char *errmsg)
+probe_result(struct controller *c, const char *name, bool liveness, const struct probe_timing *t,
+             int rc, const char *errmsg)
 {
-    struct replica *r = rep_find(c, j->name);
+    struct replica *r = rep_find(c, name);
     struct probe_state *st;
     bool changed;
 
     if (!r || r->phase != PHASE_RUNNING || r->deleting ||
-        !(j->liveness ? r->liveness_on : r->readiness_on))
+        !(liveness ? r->liveness_on : r->readiness_on))
         goto out;
-    st = j->liveness ? &r->liveness : &r->readiness;
-    changed = probe_record(st, &j->probe.t, rc == 0, now_ms(c));
+    st = liveness ? &r->liveness : &r->readiness;
+    changed = probe_record(st, t, rc == 0, now_ms(c));
     if (rc < 0) {
         cleanup_free char *msg =
-            xasprintf("%s probe failed: %s", j->liveness ? "Liveness" : "Readiness", errmsg);
+            xasprintf("%s probe failed: %s", liveness ? "Liveness" : "Readiness", errmsg);
 
         vmi_event(c, r, true, "Unhealthy", msg);
         log_debug("replica `%s`: %s", r->name, msg);
     }
-    if (changed && !j->liveness) {
+    if (changed && !liveness) {
         log_info("replica `%s`: readiness probe %s", r->name, st->result ? "passed" : "failed");
         rep_update_ready(c, r);
         mark_replica_dirty(c, r);
     }
-    if (changed && j->liveness && !st->result) {
+    if (changed && liveness && !st->result) {
         struct rs *s = rs_find_uid(c, r->meta.owner_uid);
 
         /* Killed and replaced, never restarted in place; a replica that
@@ -811,6 +885,12 @@ probe_done(struct controller *c, struct job *j, int rc, const char *errmsg)
     }
 out:
     schedule_probes(c);
+}
+
+static void
+probe_done(struct controller *c, struct job *j, int rc, const char *errmsg)
+{
+    probe_result(c, j->name, j->liveness, &j->probe.t, rc, errmsg);
 }
 
 /* ---- observing ---- */
@@ -837,6 +917,8 @@ apply_domain(struct controller *c, const struct virt_domain *d)
     r->meta.slot = d->meta.slot;
     for (size_t i = 0; i < d->meta.labels.n; i++)
         labels_set(&r->meta.labels, d->meta.labels.v[i].key, d->meta.labels.v[i].value);
+    memcpy(r->meta.ports, d->meta.ports, sizeof(r->meta.ports));
+    r->meta.nports = d->meta.nports;
     r->intent = false;
     r->gen = c->gen;
     if (!r->creating)
@@ -1020,6 +1102,69 @@ job_add_file(struct job *j, const struct desired_file *f)
     j->files[j->nfiles++] = xstrdup(f->good_bytes);
 }
 
+/* Whether a live replica holds host port. */
+static bool
+port_taken(const struct controller *c, unsigned port)
+{
+    for (size_t i = 0; i < c->nreps; i++)
+        for (size_t k = 0; k < c->reps[i]->meta.nports; k++)
+            if (c->reps[i]->meta.ports[k].host == port)
+                return true;
+    return false;
+}
+
+/* With network = user, give each guest port the template needs a free
+ * loopback host port from host_port_range, recorded in the replica's
+ * metadata; they are free again when the replica is gone. Allocation
+ * goes round the range, so a port just freed is not handed out again at
+ * once. */
+static void
+ports_allocate(struct controller *c, struct replica *r, const struct vmi_spec *spec)
+{
+    unsigned guest[DOMMETA_MAX_PORTS];
+    size_t n;
+    unsigned lo = c->conf->host_port_min, hi = c->conf->host_port_max;
+
+    if (strcmp(c->conf->network, "user") != 0)
+        return;
+    n = probe_guest_ports(spec, guest, DOMMETA_MAX_PORTS);
+    for (size_t i = 0; i < n; i++) {
+        unsigned span = hi - lo + 1, port = 0;
+
+        for (unsigned k = 0; k < span && !port; k++) {
+            unsigned p = lo + (c->next_port + k) % span;
+
+            if (!port_taken(c, p))
+                port = p;
+        }
+        if (!port) {
+            log_warn("replica `%s`: no free host port in %u-%u for guest port %u", r->name, lo, hi,
+                     guest[i]);
+            continue;
+        }
+        c->next_port = port - lo + 1;
+        r->meta.ports[r->meta.nports++] = (struct dommeta_port){port, guest[i]};
+    }
+}
+
+/* Set up the replica's host port forwards once its QEMU runs. The
+ * user-mode netdev of the first interface: libvirt names it "host" and
+ * the interface's alias, which vmirsd sets to "ua-" and its name. */
+static void
+start_forward(struct controller *c, struct replica *r)
+{
+    const struct vmi_spec *spec = rep_spec(c, r);
+    const char *iface = spec && spec->domain.devices.interfaces.n
+                            ? spec->domain.devices.interfaces.v[0].name
+                            : "default";
+    struct job *j = job_new(JOB_FORWARD, r->name);
+
+    j->netdev = xasprintf("hostua-%s", iface);
+    memcpy(j->meta.ports, r->meta.ports, sizeof(j->meta.ports));
+    j->meta.nports = r->meta.nports;
+    submit(c, j);
+}
+
 static void
 start_create(struct controller *c, struct rs *s, unsigned slot)
 {
@@ -1059,6 +1204,9 @@ start_create(struct controller *c, struct rs *s, unsigned slot)
     for (size_t i = 0; i < s->spec->spec.template->metadata.labels.n; i++)
         labels_set(&r->meta.labels, s->spec->spec.template->metadata.labels.v[i].key,
                    s->spec->spec.template->metadata.labels.v[i].value);
+    ports_allocate(c, r, t);
+    memcpy(j->id.ports, r->meta.ports, sizeof(j->id.ports));
+    j->id.nports = r->meta.nports;
     j->name = xstrdup(j->id.domain_name);
     s->inflight++;
     rep_store(c, r);
@@ -1129,6 +1277,8 @@ start_set_owner(struct controller *c, struct replica *r, const struct rs *s)
     j->meta.slot = r->meta.slot;
     for (size_t i = 0; i < r->meta.labels.n; i++)
         labels_set(&j->meta.labels, r->meta.labels.v[i].key, r->meta.labels.v[i].value);
+    memcpy(j->meta.ports, r->meta.ports, sizeof(j->meta.ports));
+    j->meta.nports = r->meta.nports;
     rep_store(c, r);
     submit(c, j);
 }
@@ -1467,6 +1617,8 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
         }
         if (r) {
             r->creating = false;
+            if (r->meta.nports)
+                start_forward(c, r);
             if (r->phase == PHASE_PENDING)
                 rep_set_phase(c, r, PHASE_RUNNING, true);
         }
@@ -1538,6 +1690,14 @@ job_done(void *arg, int rc, char *errmsg)
         break;
     case JOB_PROBE:
         probe_done(c, j, rc, errmsg);
+        break;
+    case JOB_FORWARD:
+        if (rc < 0 && r) {
+            cleanup_free char *msg = xasprintf("Error forwarding host ports: %s", errmsg);
+
+            log_warn("replica `%s`: %s", r->name, errmsg);
+            vmi_event(c, r, true, "FailedPortForward", msg);
+        }
         break;
     case JOB_REAP:
         if (rc < 0)

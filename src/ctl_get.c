@@ -115,7 +115,7 @@ print_vmi_table(const json_t *items, bool wide, bool all_ns, int64_t now)
     json_t *o;
 
     table_printf(t, "%sNAME\tPHASE\tREADY\tDOMAIN\tAGE%s", all_ns ? "NAMESPACE\t" : "",
-                 wide ? "\tVMIRS\tTEMPLATE-HASH\tUP-TO-DATE" : "");
+                 wide ? "\tVMIRS\tTEMPLATE-HASH\tUP-TO-DATE\tPORTS" : "");
     json_array_foreach(items, i, o)
     {
         cleanup_free char *age =
@@ -124,9 +124,12 @@ print_vmi_table(const json_t *items, bool wide, bool all_ns, int64_t now)
         const char *owner = ctl_str(json_array_get(owners, 0), "name");
         const json_t *annotations = json_object_get(json_object_get(o, "metadata"), "annotations");
         cleanup_free char *extra =
-            wide ? xasprintf("\t%s\t%s\t%s", *owner ? owner : "<none>",
+            wide ? xasprintf("\t%s\t%s\t%s\t%s", *owner ? owner : "<none>",
                              annotation(annotations, "vmirsd.io/template-hash"),
-                             annotation(annotations, "vmirsd.io/up-to-date"))
+                             annotation(annotations, "vmirsd.io/up-to-date"),
+                             *annotation(annotations, "vmirsd.io/ports")
+                                 ? annotation(annotations, "vmirsd.io/ports")
+                                 : "<none>")
                  : xstrdup("");
         const json_t *conds = json_object_get(json_object_get(o, "status"), "conditions");
 

@@ -223,7 +223,7 @@ ctl_vmi_list(struct store *s, const char *ns, const struct selector *sel)
     if (store_prepare(s,
                       "SELECT r.domain, r.namespace, r.vmi_name, r.vmi_uid, r.rs_uid, r.labels, "
                       "r.template_hash, r.phase, r.ready, r.created_ms, r.ready_ms, rs.name, "
-                      "rs.template_hash FROM replicas r LEFT JOIN replica_sets rs ON "
+                      "rs.template_hash, r.ports FROM replicas r LEFT JOIN replica_sets rs ON "
                       "rs.uid = r.rs_uid WHERE (?1 IS NULL OR r.namespace = ?1) "
                       "ORDER BY r.namespace, r.vmi_name",
                       &st, NULL) < 0)
@@ -262,6 +262,8 @@ ctl_vmi_list(struct store *s, const char *ns, const struct selector *sel)
         json_object_set_new(annotations, "vmirsd.io/template-hash", json_string(col_text(st, 6)));
         json_object_set_new(annotations, "vmirsd.io/up-to-date",
                             json_string(up_to_date ? "true" : "false"));
+        if (*col_text(st, 13))
+            json_object_set_new(annotations, "vmirsd.io/ports", json_string(col_text(st, 13)));
         json_object_set_new(meta, "annotations", annotations);
         if (sqlite3_column_type(st, 11) != SQLITE_NULL) {
             json_t *owner = json_object(), *owners = json_array();

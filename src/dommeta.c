@@ -118,6 +118,20 @@ dommeta_emit(xmlTextWriterPtr w, const struct dommeta *m, const char *prefix)
         rc = dommeta_end(w, rc);
     }
     rc = dommeta_end(w, rc);
+    if (m->nports) {
+        rc = dommeta_start(w, rc, prefix, "ports");
+        for (size_t i = 0; i < m->nports && i < DOMMETA_MAX_PORTS; i++) {
+            char host[8], guest[8];
+
+            snprintf(host, sizeof(host), "%u", m->ports[i].host);
+            snprintf(guest, sizeof(guest), "%u", m->ports[i].guest);
+            rc = dommeta_start(w, rc, prefix, "port");
+            rc = dommeta_attr(w, rc, "host", host);
+            rc = dommeta_attr(w, rc, "guest", guest);
+            rc = dommeta_end(w, rc);
+        }
+        rc = dommeta_end(w, rc);
+    }
     rc = dommeta_end(w, rc);
     return rc < 0 ? -1 : 0;
 }
@@ -281,11 +295,48 @@ dommeta_parse_labels(const xmlNode *node, struct dommeta *m, struct vmirs_err **
     return 0;
 }
 
+/* A TCP port number attribute: 1 to 65535. */
+static int
+dommeta_port_get(const xmlNode *node, const char *attr, unsigned *out, struct vmirs_err **err)
+{
+    cleanup_free char *v = NULL;
+    unsigned long n;
+
+    if (dommeta_attr_get(node, attr, true, &v, err) < 0)
+        return -1;
+    if (!v)
+        return err_set(err, 0, "element `port` has no attribute `%s`", attr);
+    if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 5 ||
+        (n = strtoul(v, NULL, 10)) < 1 || n > 65535)
+        return err_set(err, 0, "attribute `%s` of element `port`: `%s` is not a port number", attr,
+                       v);
+    *out = (unsigned) n;
+    return 0;
+}
+
+static int
+dommeta_parse_ports(const xmlNode *node, struct dommeta *m, struct vmirs_err **err)
+{
+    for (const xmlNode *c = node->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (!dommeta_is_ours(c) || strcmp((const char *) c->name, "port") != 0)
+            return err_set(err, 0, "unexpected element `%s` in `ports`", (const char *) c->name);
+        if (m->nports >= DOMMETA_MAX_PORTS)
+            return err_set(err, 0, "more than %d ports", DOMMETA_MAX_PORTS);
+        if (dommeta_port_get(c, "host", &m->ports[m->nports].host, err) < 0 ||
+            dommeta_port_get(c, "guest", &m->ports[m->nports].guest, err) < 0)
+            return -1;
+        m->nports++;
+    }
+    return 0;
+}
+
 static int
 dommeta_parse_root(const xmlNode *root, struct dommeta *m, struct vmirs_err **err)
 {
-    enum { CHILD_OWNER, CHILD_VMI, CHILD_TEMPLATE, CHILD_LABELS };
-    static const char *const children[] = {"owner", "vmi", "template", "labels"};
+    enum { CHILD_OWNER, CHILD_VMI, CHILD_TEMPLATE, CHILD_LABELS, CHILD_PORTS };
+    static const char *const children[] = {"owner", "vmi", "template", "labels", "ports"};
     bool seen[ARRAY_SIZE(children)] = {false};
 
     if (!root)
@@ -329,8 +380,11 @@ dommeta_parse_root(const xmlNode *root, struct dommeta *m, struct vmirs_err **er
             if (r == 0 && !m->template_hash)
                 r = err_set(err, 0, "element `template` has no attribute `hash`");
             break;
-        default:
+        case CHILD_LABELS:
             r = dommeta_parse_labels(c, m, err);
+            break;
+        default:
+            r = dommeta_parse_ports(c, m, err);
             break;
         }
         if (r < 0)

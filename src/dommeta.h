@@ -12,6 +12,15 @@
 #define DOMMETA_NS "urn:vmirsd:1"
 #define DOMMETA_PREFIX "vmirs"
 
+/* A loopback host port forwarded to a port of the replica (network =
+ * user): recorded here so that a restarted daemon knows which ports are
+ * taken and where its probes go. */
+struct dommeta_port {
+    unsigned host, guest;
+};
+
+#define DOMMETA_MAX_PORTS 64
+
 struct dommeta {
     char *owner_namespace; /* the VMIRS; all three NULL once released */
     char *owner_name;
@@ -21,6 +30,8 @@ struct dommeta {
     unsigned slot; /* the replica slot it fills (crash-loop backoff) */
     char *template_hash;
     struct labels labels;
+    struct dommeta_port ports[DOMMETA_MAX_PORTS];
+    size_t nports;
 };
 
 /* Write the <vmirs:replica> element with w (part of a larger document).

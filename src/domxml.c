@@ -280,7 +280,7 @@ write_metadata(struct xw *x, const struct domxml *d)
 {
     /* A borrowed view: dommeta's fields are owned strings, but
      * dommeta_write only reads them. */
-    const struct dommeta m = {
+    struct dommeta m = {
         .owner_namespace = (char *) d->vmirs_namespace,
         .owner_name = (char *) d->vmirs_name,
         .owner_uid = (char *) d->vmirs_uid,
@@ -289,8 +289,11 @@ write_metadata(struct xw *x, const struct domxml *d)
         .slot = d->slot,
         .template_hash = (char *) d->template_hash,
         .labels = d->labels ? *d->labels : (struct labels){0},
+        .nports = d->nports < DOMMETA_MAX_PORTS ? d->nports : DOMMETA_MAX_PORTS,
     };
 
+    if (m.nports)
+        memcpy(m.ports, d->ports, m.nports * sizeof(*m.ports));
     xw_start(x, "metadata");
     if (!x->failed && dommeta_write(x->w, &m) < 0)
         x->failed = true;

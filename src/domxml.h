@@ -68,6 +68,8 @@ struct domxml {
     unsigned slot; /* the replica slot the VMI fills */
     const char *template_hash;
     const struct labels *labels;
+    const struct dommeta_port *ports; /* host ports forwarded, for the metadata */
+    size_t nports;
 };
 
 /* Write the domain XML of d into *xml (malloc'd). */

@@ -578,6 +578,8 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
     x.vmi_uid = id->vmi_uid;
     x.template_hash = id->template_hash;
     x.slot = id->slot;
+    x.ports = id->ports;
+    x.nports = id->nports;
     x.labels = &v->spec.template->metadata.labels;
     rc = domxml_build(&x, xml, err);
 

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "conf.h"
+#include "dommeta.h"
 #include "err.h"
 #include "model.h"
 #include "names.h"
@@ -22,6 +23,9 @@ struct replica_id {
     char *firmware_uuid; /* the template's if pinned, else random */
     char *template_hash;
     unsigned slot; /* the replica slot it fills (crash-loop backoff) */
+    /* Host ports forwarded to it (network = user), in its metadata. */
+    struct dommeta_port ports[DOMMETA_MAX_PORTS];
+    size_t nports;
 };
 
 /* Where ConfigMaps and Secrets named by volumes are found. */

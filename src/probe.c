@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "util.h"
@@ -147,8 +148,26 @@ probe_exec(const struct virt_ops *ops, struct virt *v, const char *domain,
     }
 }
 
+/* A port by number, or by the name of one of the interfaces' ports. */
+static unsigned
+probe_port_number(const struct int_or_str *port, const struct vmi_spec *spec)
+{
+    if (!port->set)
+        return 0;
+    if (!port->is_str)
+        return port->i > 0 && port->i < 65536 ? (unsigned) port->i : 0;
+    for (size_t i = 0; spec && i < spec->domain.devices.interfaces.n; i++) {
+        const struct iface *iface = &spec->domain.devices.interfaces.v[i];
+
+        for (size_t j = 0; j < iface->ports.n; j++)
+            if (streq0(iface->ports.v[j].name, port->s) && iface->ports.v[j].port.set)
+                return (unsigned) iface->ports.v[j].port.v;
+    }
+    return 0;
+}
+
 void
-probe_action_of(const struct probe *p, struct probe_action *a)
+probe_action_of(const struct probe *p, const struct vmi_spec *spec, struct probe_action *a)
 {
     *a = (struct probe_action){.kind = probe_kind_of(p)};
     if (a->kind == PROBE_NONE)
@@ -159,6 +178,23 @@ probe_action_of(const struct probe *p, struct probe_action *a)
         a->argv = xcalloc(a->argc ? a->argc : 1, sizeof(*a->argv));
         for (size_t i = 0; i < a->argc; i++)
             a->argv[i] = xstrdup(p->exec->command.v[i]);
+    } else if (a->kind == PROBE_TCP) {
+        a->guest_port = probe_port_number(&p->tcp_socket->port, spec);
+    } else if (a->kind == PROBE_HTTP) {
+        const struct http_action *h = p->http_get;
+        char *headers = xstrdup("");
+
+        a->guest_port = probe_port_number(&h->port, spec);
+        a->path = xstrdup(h->path && *h->path ? h->path : "/");
+        a->https = h->scheme && strcasecmp(h->scheme, "HTTPS") == 0;
+        for (size_t i = 0; i < h->http_headers.n; i++) {
+            char *next = xasprintf("%s%s: %s\r\n", headers, h->http_headers.v[i].name,
+                                   h->http_headers.v[i].value ? h->http_headers.v[i].value : "");
+
+            free(headers);
+            headers = next;
+        }
+        a->headers = headers;
     }
 }
 
@@ -168,6 +204,8 @@ probe_action_free(struct probe_action *a)
     for (size_t i = 0; i < a->argc; i++)
         free(a->argv[i]);
     free(a->argv);
+    free(a->path);
+    free(a->headers);
     *a = (struct probe_action){0};
 }
 
@@ -189,4 +227,232 @@ probe_run(const struct virt_ops *ops, struct virt *v, const char *domain,
         break;
     }
     return 0;
+}
+
+static int
+cmp_unsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *) a, y = *(const unsigned *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+size_t
+probe_guest_ports(const struct vmi_spec *spec, unsigned *out, size_t max)
+{
+    size_t n = 0, k = 0;
+    const struct probe *probes[] = {spec->readiness_probe, spec->liveness_probe};
+
+    for (size_t i = 0; i < spec->domain.devices.interfaces.n; i++) {
+        const struct iface *iface = &spec->domain.devices.interfaces.v[i];
+
+        for (size_t j = 0; j < iface->ports.n && n < max; j++) {
+            const struct port *p = &iface->ports.v[j];
+
+            if (p->port.set && p->port.v > 0 && p->port.v < 65536 &&
+                (!p->protocol || strcasecmp(p->protocol, "TCP") == 0))
+                out[n++] = (unsigned) p->port.v;
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(probes) && n < max; i++) {
+        const struct probe *p = probes[i];
+        unsigned port = 0;
+
+        if (p && p->tcp_socket)
+            port = probe_port_number(&p->tcp_socket->port, spec);
+        else if (p && p->http_get)
+            port = probe_port_number(&p->http_get->port, spec);
+        if (port)
+            out[n++] = port;
+    }
+    qsort(out, n, sizeof(*out), cmp_unsigned);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || out[k - 1] != out[i])
+            out[k++] = out[i];
+    return k;
+}
+
+/* ---- tcpSocket and httpGet, on the loop ---- */
+
+/* A forwarded port accepts the connection even when nothing listens in
+ * the guest, and the guest's refusal then arrives as EOF at once
+ * (notes/networking.md). A tcpSocket probe passes when the guest sends
+ * something, or keeps the connection open this long. */
+#define PROBE_TCP_SETTLE_MS 300
+
+struct net_probe {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t connect;
+    uv_write_t write;
+    int open_handles;
+    bool http, finished, connected;
+    char *request;
+    char reply[512];
+    size_t reply_len;
+    int64_t timeout_ms;
+    probe_net_done_fn done;
+    void *opaque;
+};
+
+static void
+net_on_closed(uv_handle_t *h)
+{
+    struct net_probe *p = h->data;
+
+    if (--p->open_handles == 0) {
+        free(p->request);
+        free(p);
+    }
+}
+
+static void
+net_finish(struct net_probe *p, int rc, const char *why)
+{
+    if (p->finished)
+        return;
+    p->finished = true;
+    p->done(p->opaque, rc, why);
+    uv_close((uv_handle_t *) &p->tcp, net_on_closed);
+    uv_close((uv_handle_t *) &p->timer, net_on_closed);
+}
+
+static void
+net_on_timer(uv_timer_t *t)
+{
+    struct net_probe *p = t->data;
+
+    if (!p->http && p->connected) {
+        net_finish(p, 0, NULL); /* open and quiet: something listens */
+        return;
+    }
+    net_finish(p, -1,
+               p->connected ? "no answer within the probe's timeout"
+                            : "connect: no answer within the probe's timeout");
+}
+
+static void
+net_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct net_probe *p = h->data;
+
+    buf->base = p->reply + p->reply_len;
+    buf->len = sizeof(p->reply) - 1 - p->reply_len;
+}
+
+/* "HTTP/1.1 200 OK": Kubernetes passes 200 to 399. */
+static void
+net_check_status(struct net_probe *p, bool eof)
+{
+    char *eol;
+    unsigned code;
+    char why[160];
+
+    p->reply[p->reply_len] = '\0';
+    eol = strstr(p->reply, "\r\n");
+    if (!eol && !eof && p->reply_len < sizeof(p->reply) - 1)
+        return;
+    if (sscanf(p->reply, "HTTP/%*u.%*u %u", &code) != 1) {
+        net_finish(p, -1,
+                   eof && p->reply_len == 0 ? "connection closed without an answer"
+                                            : "the answer is not HTTP");
+        return;
+    }
+    if (code >= 200 && code < 400) {
+        net_finish(p, 0, NULL);
+        return;
+    }
+    snprintf(why, sizeof(why), "HTTP probe failed with statuscode: %u", code);
+    net_finish(p, -1, why);
+}
+
+static void
+net_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct net_probe *p = s->data;
+
+    if (p->finished)
+        return;
+    if (n < 0) {
+        if (p->http)
+            net_check_status(p, true);
+        else
+            net_finish(p, -1,
+                       n == UV_EOF ? "connection closed: nothing listens on the port"
+                                   : uv_strerror((int) n));
+        return;
+    }
+    p->reply_len += (size_t) n;
+    if (!p->http) {
+        if (n > 0)
+            net_finish(p, 0, NULL);
+        return;
+    }
+    net_check_status(p, false);
+}
+
+static void
+net_on_write(uv_write_t *w, int status)
+{
+    struct net_probe *p = w->data;
+
+    if (status < 0 && !p->finished)
+        net_finish(p, -1, uv_strerror(status));
+}
+
+static void
+net_on_connect(uv_connect_t *req, int status)
+{
+    struct net_probe *p = req->data;
+
+    if (p->finished)
+        return;
+    if (status < 0) {
+        net_finish(p, -1, uv_strerror(status));
+        return;
+    }
+    p->connected = true;
+    uv_read_start((uv_stream_t *) &p->tcp, net_alloc, net_on_read);
+    if (p->http) {
+        uv_buf_t b = uv_buf_init(p->request, (unsigned) strlen(p->request));
+
+        p->write.data = p;
+        uv_write(&p->write, (uv_stream_t *) &p->tcp, &b, 1, net_on_write);
+    } else {
+        /* Quiet and open for a moment is a listener in the guest. */
+        uv_timer_start(
+            &p->timer, net_on_timer,
+            (uint64_t) (p->timeout_ms < PROBE_TCP_SETTLE_MS ? p->timeout_ms : PROBE_TCP_SETTLE_MS),
+            0);
+    }
+}
+
+void
+probe_net_start(uv_loop_t *loop, unsigned host_port, const struct probe_action *a,
+                probe_net_done_fn done, void *opaque)
+{
+    struct net_probe *p = xcalloc(1, sizeof(*p));
+    struct sockaddr_in addr;
+
+    p->done = done;
+    p->opaque = opaque;
+    p->http = a->kind == PROBE_HTTP;
+    p->timeout_ms = a->t.timeout_ms;
+    uv_tcp_init(loop, &p->tcp);
+    uv_timer_init(loop, &p->timer);
+    p->tcp.data = p->timer.data = p->connect.data = p;
+    p->open_handles = 2;
+    if (p->http)
+        p->request = xasprintf("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                               "User-Agent: vmirsd-probe/" PACKAGE_VERSION "\r\n"
+                               "Accept: */*\r\n%sConnection: close\r\n\r\n",
+                               a->path ? a->path : "/", host_port, a->headers ? a->headers : "");
+    if (p->http && a->https) {
+        net_finish(p, -1, "HTTPS probes are not supported");
+        return;
+    }
+    uv_ip4_addr("127.0.0.1", (int) host_port, &addr);
+    uv_timer_start(&p->timer, net_on_timer, (uint64_t) p->timeout_ms, 0);
+    if (uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *) &addr, net_on_connect) < 0)
+        net_finish(p, -1, "connect failed");
 }

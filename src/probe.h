@@ -8,7 +8,9 @@
 #define VMIRS_PROBE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "err.h"
 #include "model.h"
@@ -52,14 +54,30 @@ struct probe_action {
     enum probe_kind kind;
     char **argv; /* exec: the command */
     size_t argc;
+    unsigned guest_port; /* tcpSocket, httpGet: resolved from a name */
+    char *path;          /* httpGet */
+    char *headers;       /* httpGet: extra header lines, each ending in CRLF */
+    bool https;
     struct probe_timing t;
 };
-void probe_action_of(const struct probe *p, struct probe_action *a);
+/* spec resolves a named port through the interfaces' ports. */
+void probe_action_of(const struct probe *p, const struct vmi_spec *spec, struct probe_action *a);
 void probe_action_free(struct probe_action *a);
 
 /* Run one probe of the domain through ops (workq thread). Returns 0 when
  * it passed, -1 with the reason in *err otherwise. */
 int probe_run(const struct virt_ops *ops, struct virt *v, const char *domain,
               const struct probe_action *a, struct vmirs_err **err);
+
+/* The guest TCP ports the template needs reached from the host (network
+ * = user): its interfaces' TCP ports and its probes' ports. Sorted,
+ * without repeats, at most max; returns how many. */
+size_t probe_guest_ports(const struct vmi_spec *spec, unsigned *out, size_t max);
+
+/* tcpSocket and httpGet run on the loop (libuv TCP) against the loopback
+ * host port forwarded to the guest's port; done gets 0 or -1 and why. */
+typedef void (*probe_net_done_fn)(void *opaque, int rc, const char *why);
+void probe_net_start(uv_loop_t *loop, unsigned host_port, const struct probe_action *a,
+                     probe_net_done_fn done, void *opaque);
 
 #endif

@@ -84,6 +84,8 @@ static const char *const migrations[] = {
     "  path TEXT NOT NULL,"
     "  size INTEGER NOT NULL,"
     "  last_used_ms INTEGER NOT NULL);",
+    /* 1 -> 2: the host ports forwarded to each replica. */
+    "ALTER TABLE replicas ADD COLUMN ports TEXT NOT NULL DEFAULT '';",
 };
 
 enum stmt_id {
@@ -127,9 +129,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_REP_GET] = "SELECT phase, ready FROM replicas WHERE domain = ?1",
     [ST_REP_UPSERT] =
         "INSERT INTO replicas (domain, namespace, vmi_name, vmi_uid, rs_uid, labels, "
-        "template_hash, phase, ready, created_ms, phase_ms, ready_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) "
+        "template_hash, phase, ready, created_ms, phase_ms, ready_ms, ports) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12) "
         "ON CONFLICT (domain) DO UPDATE SET rs_uid = excluded.rs_uid, labels = excluded.labels, "
+        "ports = excluded.ports, "
         "template_hash = excluded.template_hash, "
         "phase_ms = CASE WHEN phase = excluded.phase THEN phase_ms ELSE excluded.phase_ms END, "
         "ready_ms = CASE WHEN ready = excluded.ready THEN ready_ms ELSE excluded.ready_ms END, "
@@ -436,6 +439,7 @@ store_put_replica(struct store *s, const struct store_replica *r, int64_t now_ms
     sqlite3_bind_int(st, 9, r->ready);
     sqlite3_bind_int64(st, 10, r->created_ms);
     sqlite3_bind_int64(st, 11, now_ms);
+    bind_text(st, 12, r->ports ? r->ports : "");
     step_done(s, st);
     if (!changed)
         return;

@@ -17,7 +17,7 @@
 struct store;
 
 /* The schema version this build writes; older files are migrated. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Open (creating and migrating when writable) the database at path. */
 int store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err);
@@ -53,6 +53,7 @@ void store_set_condition(struct store *s, const char *rs_uid, const char *type, 
 struct store_replica {
     const char *domain, *namespace, *vmi_name, *vmi_uid, *rs_uid;
     const char *labels_json, *template_hash, *phase;
+    const char *ports; /* "127.0.0.1:30001->80/tcp,..." */
     bool ready;
     int64_t created_ms;
 };

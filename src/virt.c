@@ -481,6 +481,38 @@ virt_op_agent(struct virt *v, const char *name, const char *cmd, int timeout_s, 
     return rc;
 }
 
+static int
+virt_op_forward(struct virt *v, const char *name, const char *netdev, unsigned host_port,
+                unsigned guest_port, struct vmirs_err **err)
+{
+    cleanup_free char *cmd =
+        xasprintf("hostfwd_add %s tcp:127.0.0.1:%u-:%u", netdev, host_port, guest_port);
+    struct virt_lease l;
+    virDomainPtr dom;
+    char *out = NULL;
+    int rc;
+
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    rc = virt_lookup(l.conn, name, &dom, err);
+    if (rc == 0)
+        rc = err_set(err, 0, "domain `%s` is gone", name);
+    else if (rc > 0) {
+        rc = 0;
+        if (virDomainQemuMonitorCommand(dom, cmd, &out, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0)
+            rc = virt_error(err, "forward 127.0.0.1:%u to port %u of `%s`", host_port, guest_port,
+                            name);
+        else if (out && out[strspn(out, " \r\n")])
+            /* HMP answers nothing on success, the reason otherwise. */
+            rc = err_set(err, 0, "forward 127.0.0.1:%u to port %u of `%s`: %s", host_port,
+                         guest_port, name, out);
+        free(out);
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
 const struct virt_ops virt_libvirt_ops = {
     .list = virt_op_list,
     .get = virt_op_get,
@@ -489,6 +521,7 @@ const struct virt_ops virt_libvirt_ops = {
     .destroy = virt_op_destroy,
     .set_meta = virt_op_set_meta,
     .agent = virt_op_agent,
+    .forward = virt_op_forward,
 };
 
 /* --- libvirt callbacks ------------------------------------------------------ */

@@ -54,6 +54,11 @@ struct virt_ops {
      * No answer within timeout_s seconds is an error. */
     int (*agent)(struct virt *v, const char *name, const char *cmd, int timeout_s, char **reply,
                  struct vmirs_err **err);
+    /* Forward loopback TCP host_port to guest_port on the user-mode
+     * netdev (QEMU's hostfwd_add through the monitor: libvirt 9.0 has no
+     * port forwarding for user networking, notes/networking.md). */
+    int (*forward)(struct virt *v, const char *name, const char *netdev, unsigned host_port,
+                   unsigned guest_port, struct vmirs_err **err);
 };
 
 extern const struct virt_ops virt_libvirt_ops;

@@ -53,6 +53,11 @@ assert_meta_equal(const struct dommeta *a, const struct dommeta *b)
         assert_string_equal(a->labels.v[i].key, b->labels.v[i].key);
         assert_string_equal(a->labels.v[i].value, b->labels.v[i].value);
     }
+    assert_int_equal(a->nports, b->nports);
+    for (size_t i = 0; i < a->nports; i++) {
+        assert_int_equal(a->ports[i].host, b->ports[i].host);
+        assert_int_equal(a->ports[i].guest, b->ports[i].guest);
+    }
 }
 
 /* Build m, parse it back and compare. */
@@ -526,12 +531,38 @@ test_libvirt_round_trip(void **state)
     assert_int_equal(virConnectClose(conn), 0);
 }
 
+/* Forwarded host ports survive the round trip; bad ones are refused. */
+static void
+test_ports(void **state)
+{
+    struct dommeta m;
+
+    sample(&m, true);
+    m.ports[0] = (struct dommeta_port){30000, 80};
+    m.ports[1] = (struct dommeta_port){30001, 22};
+    m.nports = 2;
+    round_trip(&m);
+    dommeta_free(&m);
+    assert_rejected("<replica><vmi name='a'/><template hash='h'/><ports><port host='0' "
+                    "guest='80'/></ports></replica>",
+                    "parse vmirsd metadata: attribute `host` of element `port`: `0` is not a "
+                    "port number");
+    assert_rejected("<replica><vmi name='a'/><template hash='h'/><ports><port host='30000' "
+                    "guest='65536'/></ports></replica>",
+                    "parse vmirsd metadata: attribute `guest` of element `port`: `65536` is not "
+                    "a port number");
+    assert_rejected("<replica><vmi name='a'/><template hash='h'/><ports><port "
+                    "host='30000'/></ports></replica>",
+                    "parse vmirsd metadata: element `port` has no attribute `guest`");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_exact),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_ports),
         cmocka_unit_test(test_round_trip_hostile),
         cmocka_unit_test(test_released),
         cmocka_unit_test(test_parse_other_spellings),

@@ -6,6 +6,9 @@
 
 #include "helpers.h"
 
+#include <arpa/inet.h>
+#include <uv.h>
+
 #include "probe.h"
 #include "util.h"
 
@@ -111,7 +114,7 @@ test_action_copy(void **state)
     struct probe p = {.exec = &e, .period_seconds = {true, 3}};
     struct probe_action a;
 
-    probe_action_of(&p, &a);
+    probe_action_of(&p, NULL, &a);
     assert_int_equal(a.kind, PROBE_EXEC);
     assert_int_equal(a.argc, 2);
     assert_string_equal(a.argv[1], "/tmp/healthy");
@@ -120,6 +123,181 @@ test_action_copy(void **state)
     probe_action_free(&a);
     assert_null(a.argv);
     probe_action_free(&a);
+}
+
+/* The ports to forward: the interfaces' TCP ports and the probes' ports,
+ * a named one resolved; sorted, once each. */
+static void
+test_guest_ports(void **state)
+{
+    struct port ports[] = {
+        {.name = "http", .port = {true, 80}},
+        {.name = "dns", .protocol = "UDP", .port = {true, 53}},
+        {.name = "ssh", .protocol = "TCP", .port = {true, 22}},
+    };
+    struct iface ifaces[] = {{.name = "default", .ports = {.v = ports, .n = 3}}};
+    struct http_action http = {.port = {.set = true, .is_str = true, .s = "http"}};
+    struct tcp_action tcp = {.port = {.set = true, .i = 8080}};
+    struct probe ready = {.http_get = &http}, live = {.tcp_socket = &tcp};
+    struct vmi_spec spec = {.readiness_probe = &ready, .liveness_probe = &live};
+    unsigned out[8];
+    size_t n;
+    struct probe_action a;
+
+    spec.domain.devices.interfaces.v = ifaces;
+    spec.domain.devices.interfaces.n = 1;
+    n = probe_guest_ports(&spec, out, 8);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[0], 22);
+    assert_int_equal(out[1], 80);
+    assert_int_equal(out[2], 8080);
+    probe_action_of(&ready, &spec, &a);
+    assert_int_equal(a.kind, PROBE_HTTP);
+    assert_int_equal(a.guest_port, 80);
+    assert_string_equal(a.path, "/");
+    probe_action_free(&a);
+}
+
+/* A guest stand-in on 127.0.0.1: what it does with each connection. */
+enum serve_mode { SERVE_CLOSE, SERVE_QUIET, SERVE_HTTP_200, SERVE_HTTP_500 };
+
+struct server {
+    uv_tcp_t tcp;
+    enum serve_mode mode;
+    uv_tcp_t client;
+    bool has_client;
+    char req[1024];
+    size_t req_len;
+    uv_write_t w;
+};
+
+struct outcome {
+    bool done;
+    int rc;
+    char why[256];
+};
+
+static void
+noop_close(uv_handle_t *h)
+{
+}
+
+static void
+srv_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
+{
+    struct server *s = h->data;
+
+    b->base = s->req + s->req_len;
+    b->len = sizeof(s->req) - 1 - s->req_len;
+}
+
+static void
+srv_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct server *s = st->data;
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    static const char bad[] = "HTTP/1.1 500 Internal Server Error\r\n\r\n";
+    uv_buf_t out;
+
+    if (n <= 0)
+        return;
+    s->req_len += (size_t) n;
+    s->req[s->req_len] = '\0';
+    if (!strstr(s->req, "\r\n\r\n"))
+        return;
+    out = s->mode == SERVE_HTTP_200 ? uv_buf_init((char *) ok, sizeof(ok) - 1)
+                                    : uv_buf_init((char *) bad, sizeof(bad) - 1);
+    uv_write(&s->w, st, &out, 1, NULL);
+}
+
+static void
+srv_connection(uv_stream_t *server, int status)
+{
+    struct server *s = server->data;
+
+    assert_int_equal(status, 0);
+    uv_tcp_init(server->loop, &s->client);
+    s->client.data = s;
+    s->has_client = true;
+    assert_int_equal(uv_accept(server, (uv_stream_t *) &s->client), 0);
+    if (s->mode == SERVE_CLOSE)
+        uv_close((uv_handle_t *) &s->client, noop_close), s->has_client = false;
+    else
+        uv_read_start((uv_stream_t *) &s->client, srv_alloc, srv_read);
+}
+
+static void
+on_outcome(void *opaque, int rc, const char *why)
+{
+    struct outcome *o = opaque;
+
+    o->done = true;
+    o->rc = rc;
+    snprintf(o->why, sizeof(o->why), "%s", why ? why : "");
+}
+
+/* Run one network probe against a server in mode (or a closed port). */
+static struct outcome
+net_probe(enum probe_kind kind, int mode)
+{
+    uv_loop_t loop;
+    struct server s = {.mode = (enum serve_mode) mode};
+    struct sockaddr_in addr;
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    struct outcome o = {0};
+    struct probe_action a = {.kind = kind, .path = "/healthz", .t = {.timeout_ms = 2000}};
+    unsigned port;
+
+    uv_loop_init(&loop);
+    uv_tcp_init(&loop, &s.tcp);
+    s.tcp.data = &s;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    assert_int_equal(uv_tcp_bind(&s.tcp, (struct sockaddr *) &addr, 0), 0);
+    assert_int_equal(uv_tcp_getsockname(&s.tcp, (struct sockaddr *) &bound, &len), 0);
+    port = ntohs(((struct sockaddr_in *) &bound)->sin_port);
+    if (mode >= 0)
+        assert_int_equal(uv_listen((uv_stream_t *) &s.tcp, 4, srv_connection), 0);
+    else
+        uv_close((uv_handle_t *) &s.tcp, noop_close); /* nothing listens */
+    probe_net_start(&loop, port, &a, on_outcome, &o);
+    while (!o.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (mode >= 0)
+        uv_close((uv_handle_t *) &s.tcp, noop_close);
+    if (s.has_client)
+        uv_close((uv_handle_t *) &s.client, noop_close);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    if (kind == PROBE_HTTP && mode >= SERVE_HTTP_200)
+        assert_non_null(strstr(s.req, "GET /healthz HTTP/1.1\r\n"));
+    return o;
+}
+
+/* tcpSocket through a forward: a guest that answers or holds the
+ * connection passes; one that closes it at once (nothing listens behind
+ * the forward) fails. httpGet passes on 2xx/3xx only. */
+static void
+test_net_probes(void **state)
+{
+    struct outcome o;
+
+    o = net_probe(PROBE_TCP, SERVE_QUIET);
+    assert_int_equal(o.rc, 0);
+    o = net_probe(PROBE_TCP, SERVE_CLOSE);
+    assert_int_equal(o.rc, -1);
+    assert_string_equal(o.why, "connection closed: nothing listens on the port");
+    o = net_probe(PROBE_TCP, -1);
+    assert_int_equal(o.rc, -1);
+    assert_string_equal(o.why, "connection refused");
+    o = net_probe(PROBE_HTTP, SERVE_HTTP_200);
+    assert_int_equal(o.rc, 0);
+    o = net_probe(PROBE_HTTP, SERVE_HTTP_500);
+    assert_int_equal(o.rc, -1);
+    assert_string_equal(o.why, "HTTP probe failed with statuscode: 500");
+    o = net_probe(PROBE_HTTP, SERVE_CLOSE);
+    assert_int_equal(o.rc, -1);
+    assert_string_equal(o.why, "connection closed without an answer");
 }
 
 int
@@ -131,6 +309,8 @@ main(void)
         cmocka_unit_test(test_readiness_thresholds),
         cmocka_unit_test(test_liveness),
         cmocka_unit_test(test_action_copy),
+        cmocka_unit_test(test_guest_ports),
+        cmocka_unit_test(test_net_probes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -231,8 +231,40 @@ test_reopen(void **state)
     store_close(f->s);
     assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
     assert_query(f->path, "PRAGMA journal_mode", "wal");
-    assert_query(f->path, "PRAGMA user_version", "1");
+    assert_query(f->path, "PRAGMA user_version", "2");
     assert_query(f->path, "SELECT name FROM replica_sets", "web");
+}
+
+/* A version 1 database (no ports column) is migrated forward on open and
+ * keeps its rows; the new column starts empty. */
+static void
+test_migrate_from_1(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct store_replica r = {
+        .domain = "default_webabcde",
+        .namespace = "default",
+        .vmi_name = "webabcde",
+        .phase = "Running",
+        .ports = "127.0.0.1:30000->80/tcp",
+    };
+    sqlite3 *db;
+
+    store_put_replica(f->s, &r, T0);
+    store_close(f->s);
+    f->s = NULL;
+    /* What version 1 wrote: the same tables without replicas.ports. */
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE replicas DROP COLUMN ports; "
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    assert_query(f->path, "PRAGMA user_version", "2");
+    assert_query(f->path, "SELECT domain, phase, ports FROM replicas", "default_webabcde|Running|");
 }
 
 /* A database from a newer vmirsd is refused, naming both versions; the
@@ -254,7 +286,7 @@ test_refused(void **state)
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(newer, false, &s2, &err), -1);
-    assert_non_null(strstr(err->msg, "has schema version 99; this vmirsd knows up to 1"));
+    assert_non_null(strstr(err->msg, "has schema version 99; this vmirsd knows up to 2"));
     err_free(&err);
     free(missing);
     free(newer);
@@ -270,6 +302,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_conditions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replica_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
     };
 
