@@ -34,7 +34,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
  qemu-system-x86 qemu-utils ovmf libxml2-utils sqlite3 valgrind
  dosfstools mtools syslinux syslinux-common kmod cpio xorriso man-db groff-base
- clang-format"
+ clang-format curl systemd"
 
 missing=""
 for p in $PACKAGES; do
@@ -114,6 +114,8 @@ CONF
     done
     say "virsh -c qemu:///system list"
     virsh -c qemu:///system list
+    say "src/vmirsctl -c demo/vmirsd.conf get vmirs (READY grows as the guests boot)"
+    src/vmirsctl -c "$demo/vmirsd.conf" get vmirs
     echo "vmirsd keeps these $want replicas running. Destroy one with virsh and a new one"
     echo "replaces it; edit spec.replicas in demo/spool/*.yaml and it scales; remove a file"
     echo "and its replicas go. A booted replica answers its guest agent:"
@@ -125,8 +127,10 @@ test)
     make -j"$(nproc)" check || { cat test-suite.log 2>/dev/null; exit 1; }
     say "integration: vmirsd against libvirtd's mock hypervisor: make check-integration"
     make check-integration
-    say "end to end on QEMU: the test guest (make images), --render, one replica booted: make check-e2e"
+    say "end to end on QEMU: the test guest (make images), --render, replicas and probes: make check-e2e"
     make check-e2e
+    say "installation: make install into a staging directory, the unit verified: make check-install"
+    make check-install
     say "unit tests under valgrind: make check-valgrind"
     make check-valgrind
     say "distribution check, built with AddressSanitizer and UBSan: make distcheck"

@@ -792,30 +792,41 @@ start_probe(struct controller *c, struct replica *r, bool liveness)
 
     probe_action_of(rep_probe(c, r, liveness), rep_spec(c, r), &j->probe);
     if (j->probe.kind == PROBE_NONE) {
-        /* The owner's spec is gone (removed, or its file now refused). */
+        /* The probe went with the spec that had it (edited out, the set
+         * removed, the replica released): stop probing. Readiness then
+         * follows the domain alone. */
         job_free(j);
+        if (liveness)
+            r->liveness_on = false;
+        else {
+            r->readiness_on = false;
+            rep_update_ready(c, r);
+            mark_replica_dirty(c, r);
+        }
         return;
     }
     st->running = true;
     if (j->probe.kind == PROBE_TCP || j->probe.kind == PROBE_HTTP) {
-        unsigned host = 0;
-
         for (size_t i = 0; i < r->meta.nports; i++)
             if (r->meta.ports[i].guest == j->probe.guest_port)
-                host = r->meta.ports[i].host;
-        if (!host) {
-            cleanup_free char *why =
-                xasprintf("no host port is forwarded to guest port %u (network = %s)",
-                          j->probe.guest_port, c->conf->network);
+                j->probe.host_port = r->meta.ports[i].host;
+    }
+    if ((j->probe.kind == PROBE_TCP || j->probe.kind == PROBE_HTTP) && !j->probe.host_port) {
+        cleanup_free char *why =
+            xasprintf("no host port is forwarded to guest port %u (network = %s)",
+                      j->probe.guest_port, c->conf->network);
 
-            probe_result(c, r->name, liveness, &j->probe.t, -1, why);
-        } else {
-            struct net_probe_ctx *x = xcalloc(1, sizeof(*x));
+        probe_result(c, r->name, liveness, &j->probe.t, -1, why);
+        job_free(j);
+        return;
+    }
+    if (j->probe.kind == PROBE_HTTP) {
+        /* On the loop; everything else waits on libvirt in a worker. */
+        struct net_probe_ctx *x = xcalloc(1, sizeof(*x));
 
-            *x = (struct net_probe_ctx){c, xstrdup(r->name), liveness, j->probe.t};
-            c->inflight++;
-            probe_net_start(c->loop, host, &j->probe, net_probe_done, x);
-        }
+        *x = (struct net_probe_ctx){c, xstrdup(r->name), liveness, j->probe.t};
+        c->inflight++;
+        probe_net_start(c->loop, j->probe.host_port, &j->probe, net_probe_done, x);
         job_free(j);
         return;
     }

@@ -2,13 +2,22 @@
 
 #include "probe.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "util.h"
+
+/* How long a tcpSocket probe waits for the guest's refusal (EOF) or first
+ * bytes before it asks QEMU about the connection. */
+#define PROBE_TCP_SETTLE_MS 300
 
 enum probe_kind
 probe_kind_of(const struct probe *p)
@@ -166,6 +175,94 @@ probe_port_number(const struct int_or_str *port, const struct vmi_spec *spec)
     return 0;
 }
 
+bool
+probe_usernet_established(const char *usernet, unsigned host_port)
+{
+    cleanup_free char *copy = xstrdup(usernet ? usernet : "");
+    char *save = NULL;
+
+    /* "  TCP[ESTABLISHED]  21  127.0.0.1 31501  10.0.2.15  8081 ...": a
+     * forwarded connection is listed under the forward's host port. */
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char state[64], src[64];
+        unsigned port;
+        int fd;
+
+        if (sscanf(line, " TCP[%63[^]]] %d %63s %u", state, &fd, src, &port) == 4 &&
+            port == host_port && strcmp(state, "ESTABLISHED") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The monotonic clock in ms, for the worker's own deadlines. */
+static int64_t
+probe_clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* tcpSocket through a user-mode forward: QEMU accepts the host's connection
+ * itself and only then connects to the guest (notes/networking.md). The
+ * guest refusing shows as EOF, the guest answering as data; a connection
+ * open and quiet is either a silent listener or a guest that has not
+ * answered QEMU's SYN (still booting), which only QEMU can tell: its
+ * "info usernet" says ESTABLISHED for the first. */
+static int
+probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
+          const struct probe_action *a, struct vmirs_err **err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) a->host_port)};
+    int64_t deadline = probe_clock_ms() + a->t.timeout_ms;
+    cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct pollfd p;
+    char byte;
+    int rc;
+
+    if (fd < 0)
+        return err_set(err, errno, "socket");
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 && errno != EINPROGRESS)
+        return err_set(err, errno, "connect to 127.0.0.1:%u", a->host_port);
+    p = (struct pollfd){.fd = fd, .events = POLLOUT};
+    if (poll(&p, 1, (int) (deadline - probe_clock_ms())) <= 0)
+        return err_set(err, 0, "connect: no answer within the probe's timeout");
+    {
+        int soerr = 0;
+        socklen_t len = sizeof(soerr);
+
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        if (soerr)
+            return err_set(err, 0, "%s", strerror(soerr));
+    }
+    /* A moment for the guest's answer to reach QEMU and come back. */
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    rc =
+        poll(&p, 1,
+             (int) (a->t.timeout_ms < PROBE_TCP_SETTLE_MS ? a->t.timeout_ms : PROBE_TCP_SETTLE_MS));
+    if (rc > 0) {
+        ssize_t n = recv(fd, &byte, 1, MSG_PEEK);
+
+        if (n > 0)
+            return 0; /* the guest spoke first */
+        return err_set(err, 0, "connection closed: nothing listens on the port");
+    }
+    for (;;) {
+        cleanup_free char *usernet = NULL;
+
+        if (ops->hmp(v, domain, "info usernet", &usernet, err) < 0)
+            return -1;
+        if (probe_usernet_established(usernet, a->host_port))
+            return 0;
+        if (probe_clock_ms() + 100 >= deadline)
+            return err_set(err, 0, "the guest did not accept the connection");
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+}
+
 void
 probe_action_of(const struct probe *p, const struct vmi_spec *spec, struct probe_action *a)
 {
@@ -219,10 +316,10 @@ probe_run(const struct virt_ops *ops, struct virt *v, const char *domain,
     case PROBE_EXEC:
         return probe_exec(ops, v, domain, a, err);
     case PROBE_TCP:
+        return probe_tcp(ops, v, domain, a, err);
     case PROBE_HTTP:
-        return err_set(err, 0,
-                       "tcpSocket and httpGet probes need a port forward, which this "
-                       "network does not have yet");
+        /* It runs on the loop: probe_net_start. */
+        return err_set(err, 0, "an httpGet probe cannot run in a worker");
     case PROBE_NONE:
         break;
     }
@@ -272,13 +369,7 @@ probe_guest_ports(const struct vmi_spec *spec, unsigned *out, size_t max)
     return k;
 }
 
-/* ---- tcpSocket and httpGet, on the loop ---- */
-
-/* A forwarded port accepts the connection even when nothing listens in
- * the guest, and the guest's refusal then arrives as EOF at once
- * (notes/networking.md). A tcpSocket probe passes when the guest sends
- * something, or keeps the connection open this long. */
-#define PROBE_TCP_SETTLE_MS 300
+/* ---- httpGet, on the loop ---- */
 
 struct net_probe {
     uv_tcp_t tcp;
@@ -286,11 +377,10 @@ struct net_probe {
     uv_connect_t connect;
     uv_write_t write;
     int open_handles;
-    bool http, finished, connected;
+    bool finished, connected;
     char *request;
     char reply[512];
     size_t reply_len;
-    int64_t timeout_ms;
     probe_net_done_fn done;
     void *opaque;
 };
@@ -322,10 +412,6 @@ net_on_timer(uv_timer_t *t)
 {
     struct net_probe *p = t->data;
 
-    if (!p->http && p->connected) {
-        net_finish(p, 0, NULL); /* open and quiet: something listens */
-        return;
-    }
     net_finish(p, -1,
                p->connected ? "no answer within the probe's timeout"
                             : "connect: no answer within the probe's timeout");
@@ -344,13 +430,11 @@ net_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void
 net_check_status(struct net_probe *p, bool eof)
 {
-    char *eol;
     unsigned code;
     char why[160];
 
     p->reply[p->reply_len] = '\0';
-    eol = strstr(p->reply, "\r\n");
-    if (!eol && !eof && p->reply_len < sizeof(p->reply) - 1)
+    if (!strstr(p->reply, "\r\n") && !eof && p->reply_len < sizeof(p->reply) - 1)
         return;
     if (sscanf(p->reply, "HTTP/%*u.%*u %u", &code) != 1) {
         net_finish(p, -1,
@@ -374,20 +458,10 @@ net_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (p->finished)
         return;
     if (n < 0) {
-        if (p->http)
-            net_check_status(p, true);
-        else
-            net_finish(p, -1,
-                       n == UV_EOF ? "connection closed: nothing listens on the port"
-                                   : uv_strerror((int) n));
+        net_check_status(p, true);
         return;
     }
     p->reply_len += (size_t) n;
-    if (!p->http) {
-        if (n > 0)
-            net_finish(p, 0, NULL);
-        return;
-    }
     net_check_status(p, false);
 }
 
@@ -404,6 +478,7 @@ static void
 net_on_connect(uv_connect_t *req, int status)
 {
     struct net_probe *p = req->data;
+    uv_buf_t b;
 
     if (p->finished)
         return;
@@ -413,18 +488,9 @@ net_on_connect(uv_connect_t *req, int status)
     }
     p->connected = true;
     uv_read_start((uv_stream_t *) &p->tcp, net_alloc, net_on_read);
-    if (p->http) {
-        uv_buf_t b = uv_buf_init(p->request, (unsigned) strlen(p->request));
-
-        p->write.data = p;
-        uv_write(&p->write, (uv_stream_t *) &p->tcp, &b, 1, net_on_write);
-    } else {
-        /* Quiet and open for a moment is a listener in the guest. */
-        uv_timer_start(
-            &p->timer, net_on_timer,
-            (uint64_t) (p->timeout_ms < PROBE_TCP_SETTLE_MS ? p->timeout_ms : PROBE_TCP_SETTLE_MS),
-            0);
-    }
+    b = uv_buf_init(p->request, (unsigned) strlen(p->request));
+    p->write.data = p;
+    uv_write(&p->write, (uv_stream_t *) &p->tcp, &b, 1, net_on_write);
 }
 
 void
@@ -436,23 +502,22 @@ probe_net_start(uv_loop_t *loop, unsigned host_port, const struct probe_action *
 
     p->done = done;
     p->opaque = opaque;
-    p->http = a->kind == PROBE_HTTP;
-    p->timeout_ms = a->t.timeout_ms;
     uv_tcp_init(loop, &p->tcp);
     uv_timer_init(loop, &p->timer);
     p->tcp.data = p->timer.data = p->connect.data = p;
     p->open_handles = 2;
-    if (p->http)
-        p->request = xasprintf("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                               "User-Agent: vmirsd-probe/" PACKAGE_VERSION "\r\n"
-                               "Accept: */*\r\n%sConnection: close\r\n\r\n",
-                               a->path ? a->path : "/", host_port, a->headers ? a->headers : "");
-    if (p->http && a->https) {
+    p->request = xasprintf("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                           "User-Agent: vmirsd-probe/" PACKAGE_VERSION "\r\n"
+                           "Accept: */*\r\n%sConnection: close\r\n\r\n",
+                           a->path ? a->path : "/", host_port, a->headers ? a->headers : "");
+    /* Kubernetes skips certificate checks for HTTPS probes; vmirsd has no
+     * TLS client for them yet. */
+    if (a->https) {
         net_finish(p, -1, "HTTPS probes are not supported");
         return;
     }
     uv_ip4_addr("127.0.0.1", (int) host_port, &addr);
-    uv_timer_start(&p->timer, net_on_timer, (uint64_t) p->timeout_ms, 0);
+    uv_timer_start(&p->timer, net_on_timer, (uint64_t) a->t.timeout_ms, 0);
     if (uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *) &addr, net_on_connect) < 0)
         net_finish(p, -1, "connect failed");
 }

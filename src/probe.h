@@ -55,6 +55,7 @@ struct probe_action {
     char **argv; /* exec: the command */
     size_t argc;
     unsigned guest_port; /* tcpSocket, httpGet: resolved from a name */
+    unsigned host_port;  /* the loopback port forwarded to it, set by the caller */
     char *path;          /* httpGet */
     char *headers;       /* httpGet: extra header lines, each ending in CRLF */
     bool https;
@@ -74,8 +75,14 @@ int probe_run(const struct virt_ops *ops, struct virt *v, const char *domain,
  * without repeats, at most max; returns how many. */
 size_t probe_guest_ports(const struct vmi_spec *spec, unsigned *out, size_t max);
 
-/* tcpSocket and httpGet run on the loop (libuv TCP) against the loopback
- * host port forwarded to the guest's port; done gets 0 or -1 and why. */
+/* Whether QEMU's user-mode network (HMP "info usernet" text) holds a
+ * connection through the forward of host_port that the guest accepted. */
+bool probe_usernet_established(const char *usernet, unsigned host_port);
+
+/* httpGet runs on the loop (libuv TCP) against the loopback host port
+ * forwarded to the guest's port; done gets 0 or -1 and why. (tcpSocket
+ * runs in a worker with probe_run: it must ask QEMU while it holds the
+ * connection open.) */
 typedef void (*probe_net_done_fn)(void *opaque, int rc, const char *why);
 void probe_net_start(uv_loop_t *loop, unsigned host_port, const struct probe_action *a,
                      probe_net_done_fn done, void *opaque);

@@ -513,6 +513,29 @@ virt_op_forward(struct virt *v, const char *name, const char *netdev, unsigned h
     return rc;
 }
 
+static int
+virt_op_hmp(struct virt *v, const char *name, const char *cmd, char **out, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc;
+
+    *out = NULL;
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    rc = virt_lookup(l.conn, name, &dom, err);
+    if (rc == 0)
+        rc = err_set(err, 0, "domain `%s` is gone", name);
+    else if (rc > 0) {
+        rc = 0;
+        if (virDomainQemuMonitorCommand(dom, cmd, out, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0)
+            rc = virt_error(err, "monitor command `%s` on `%s`", cmd, name);
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
 const struct virt_ops virt_libvirt_ops = {
     .list = virt_op_list,
     .get = virt_op_get,
@@ -522,6 +545,7 @@ const struct virt_ops virt_libvirt_ops = {
     .set_meta = virt_op_set_meta,
     .agent = virt_op_agent,
     .forward = virt_op_forward,
+    .hmp = virt_op_hmp,
 };
 
 /* --- libvirt callbacks ------------------------------------------------------ */

@@ -7,6 +7,9 @@
 #include "helpers.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "probe.h"
@@ -274,22 +277,13 @@ net_probe(enum probe_kind kind, int mode)
     return o;
 }
 
-/* tcpSocket through a forward: a guest that answers or holds the
- * connection passes; one that closes it at once (nothing listens behind
- * the forward) fails. httpGet passes on 2xx/3xx only. */
+/* httpGet passes on 2xx/3xx only; a connection closed without an
+ * answer or a closed port fails, with kubelet's wording for a status. */
 static void
-test_net_probes(void **state)
+test_http_probes(void **state)
 {
     struct outcome o;
 
-    o = net_probe(PROBE_TCP, SERVE_QUIET);
-    assert_int_equal(o.rc, 0);
-    o = net_probe(PROBE_TCP, SERVE_CLOSE);
-    assert_int_equal(o.rc, -1);
-    assert_string_equal(o.why, "connection closed: nothing listens on the port");
-    o = net_probe(PROBE_TCP, -1);
-    assert_int_equal(o.rc, -1);
-    assert_string_equal(o.why, "connection refused");
     o = net_probe(PROBE_HTTP, SERVE_HTTP_200);
     assert_int_equal(o.rc, 0);
     o = net_probe(PROBE_HTTP, SERVE_HTTP_500);
@@ -298,6 +292,104 @@ test_net_probes(void **state)
     o = net_probe(PROBE_HTTP, SERVE_CLOSE);
     assert_int_equal(o.rc, -1);
     assert_string_equal(o.why, "connection closed without an answer");
+    o = net_probe(PROBE_HTTP, -1);
+    assert_int_equal(o.rc, -1);
+    assert_string_equal(o.why, "connection refused");
+}
+
+/* QEMU's "info usernet" as measured on libvirt 9.0 / QEMU 7.2: the guest
+ * accepted a connection through a forward when one is ESTABLISHED. */
+static void
+test_usernet(void **state)
+{
+    static const char text[] =
+        "Hub -1 (hostua-default):\r\n"
+        "  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\r\n"
+        "  TCP[SYN_SENT]      21       127.0.0.1 31501       10.0.2.15  8081     0     0\r\n"
+        "  TCP[ESTABLISHED]   20       127.0.0.1 31500       10.0.2.15    80     0     0\r\n"
+        "  TCP[HOST_FORWARD]  17       127.0.0.1 31501       10.0.2.15  8081     0     0\r\n"
+        "  TCP[HOST_FORWARD]  16       127.0.0.1 31500       10.0.2.15    80     0     0\r\n";
+
+    assert_true(probe_usernet_established(text, 31500));
+    assert_false(probe_usernet_established(text, 31501));
+    assert_false(probe_usernet_established(text, 31502));
+    assert_false(probe_usernet_established("", 31500));
+}
+
+/* A fake libvirt for tcpSocket: "info usernet" answers with a canned state. */
+static const char *usernet_state;
+static int hmp_calls;
+
+static int
+fake_hmp(struct virt *v, const char *name, const char *cmd, char **out, struct vmirs_err **err)
+{
+    hmp_calls++;
+    assert_string_equal(cmd, "info usernet");
+    *out = xasprintf("  TCP[%s] 21 127.0.0.1 %u 10.0.2.15 22 0 0\n", usernet_state,
+                     (unsigned) (uintptr_t) v);
+    return 0;
+}
+
+static void *
+accept_and_close(void *arg)
+{
+    int fd = accept(*(int *) arg, NULL, NULL);
+
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* One tcpSocket probe against a listener that holds (or closes) the
+ * connection, QEMU reporting state; returns rc and the reason. */
+static int
+tcp_probe(bool close_it, const char *state, char **why)
+{
+    const struct virt_ops ops = {.hmp = fake_hmp};
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof(addr);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct probe_action a = {.kind = PROBE_TCP, .t = {.timeout_ms = 500}};
+    struct vmirs_err *err = NULL;
+    pthread_t th;
+    int rc;
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *) &addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *) &addr, &len), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    a.host_port = ntohs(addr.sin_port);
+    if (close_it)
+        pthread_create(&th, NULL, accept_and_close, &lfd);
+    usernet_state = state;
+    rc = probe_run(&ops, (struct virt *) (uintptr_t) a.host_port, "default_x", &a, &err);
+    if (close_it)
+        pthread_join(th, NULL);
+    close(lfd);
+    *why = err ? xstrdup(err->msg) : NULL;
+    err_free(&err);
+    return rc;
+}
+
+/* tcpSocket through a user-mode forward: QEMU accepts every connection,
+ * so an open, quiet one passes only when QEMU says the guest accepted;
+ * the guest's refusal (EOF) fails at once without asking. */
+static void
+test_tcp_probes(void **state)
+{
+    char *why = NULL;
+
+    hmp_calls = 0;
+    assert_int_equal(tcp_probe(false, "ESTABLISHED", &why), 0);
+    assert_int_equal(hmp_calls, 1);
+    assert_int_equal(tcp_probe(false, "SYN_SENT", &why), -1);
+    assert_string_equal(why, "the guest did not accept the connection");
+    free(why);
+    hmp_calls = 0;
+    assert_int_equal(tcp_probe(true, "ESTABLISHED", &why), -1);
+    assert_string_equal(why, "connection closed: nothing listens on the port");
+    assert_int_equal(hmp_calls, 0);
+    free(why);
 }
 
 int
@@ -310,7 +402,9 @@ main(void)
         cmocka_unit_test(test_liveness),
         cmocka_unit_test(test_action_copy),
         cmocka_unit_test(test_guest_ports),
-        cmocka_unit_test(test_net_probes),
+        cmocka_unit_test(test_http_probes),
+        cmocka_unit_test(test_usernet),
+        cmocka_unit_test(test_tcp_probes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
