@@ -319,6 +319,8 @@ store_close(struct store *s)
         log_warn("%s", err->msg);
         err_free(&err);
     }
+    if (!s->readonly)
+        log_debug("%s: %llu transactions committed", s->path, (unsigned long long) s->commits);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
