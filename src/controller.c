@@ -71,6 +71,11 @@ struct rs {
     struct backoff *slots;
     size_t nslots;
     bool paused_seen, mismatch_seen, invalid_seen;
+    /* Known from the store, its file still in the spool but with no good
+     * content since the restart: nothing is done to its replicas, and
+     * nobody else adopts them. */
+    bool frozen;
+    char *file;
     int64_t grace_ms; /* terminationGracePeriodSeconds of the spec last in force */
 };
 
@@ -364,6 +369,7 @@ rs_free(struct rs *s)
     free(s->name);
     free(s->uid);
     free(s->slots);
+    free(s->file);
     free(s);
 }
 
@@ -1405,15 +1411,19 @@ run_pass(struct controller *c, struct rs *s)
     s->dirty = false;
     for (size_t i = 0; i < c->nreps; i++) {
         struct replica *r = c->reps[i];
+        /* A replica whose owner is no replica set vmirsd knows (not in the
+         * spool, not in the store) has no live owner: adoptable, like a
+         * released one (SPEC section 3). */
+        const char *owner =
+            r->meta.owner_uid && rs_find_uid(c, r->meta.owner_uid) ? r->meta.owner_uid : NULL;
 
-        if (r->meta.owner_uid ? strcmp(r->meta.owner_uid, s->uid) != 0
-                              : strcmp(r->namespace, s->namespace) != 0)
+        if (owner ? strcmp(owner, s->uid) != 0 : strcmp(r->namespace, s->namespace) != 0)
             continue;
-        if (r->phase == PHASE_RUNNING && streq0(r->meta.owner_uid, s->uid))
+        if (r->phase == PHASE_RUNNING && streq0(owner, s->uid))
             backoff_running(slot_backoff(s, r->meta.slot), r->started_ms, now);
         obs[n++] = (struct observed){
             .name = r->name,
-            .owner_uid = r->meta.owner_uid,
+            .owner_uid = owner,
             .labels = r->intent ? NULL : &r->meta.labels,
             .template_hash = r->meta.template_hash,
             .phase = r->phase,
@@ -1526,26 +1536,30 @@ collect_removed_while_down(struct controller *c)
     for (size_t i = 0; i < n; i++) {
         struct rs *s;
 
+        bool frozen;
+
         if (rs_find_uid(c, rows[i].uid))
             continue;
-        if (spool_has_file(c, rows[i].file)) {
-            log_warn("%s/%s: %s has no good content since the restart: its replicas are left as "
-                     "they are",
-                     rows[i].namespace, rows[i].name, rows[i].file);
-            continue;
-        }
+        frozen = spool_has_file(c, rows[i].file);
         s = xcalloc(1, sizeof(*s));
         s->namespace = steal_ptr(&rows[i].namespace);
         s->name = steal_ptr(&rows[i].name);
         s->uid = steal_ptr(&rows[i].uid);
+        s->file = steal_ptr(&rows[i].file);
         s->batch = 1;
-        s->removed = true;
-        s->dirty = true;
+        s->frozen = frozen;
+        s->removed = !frozen;
+        s->dirty = !frozen;
         s->grace_ms = 30 * 1000; /* KubeVirt's default: the spec is gone */
         c->sets = xrealloc(c->sets, (c->nsets + 1) * sizeof(*c->sets));
         c->sets[c->nsets++] = s;
-        log_info("%s: removed from the spool while vmirsd was down: deleting its replicas",
-                 event_name(s));
+        if (frozen)
+            log_warn("%s: %s has no good content since the restart: its replicas are left as "
+                     "they are",
+                     event_name(s), s->file);
+        else
+            log_info("%s: removed from the spool while vmirsd was down: deleting its replicas",
+                     event_name(s));
     }
     store_rs_rows_free(rows, n);
 }
@@ -1560,7 +1574,7 @@ on_pass(uv_timer_t *t)
     if (c->store && !c->pruned)
         collect_removed_while_down(c);
     for (size_t i = 0; i < c->nsets; i++)
-        if (c->sets[i]->dirty)
+        if (c->sets[i]->dirty && !c->sets[i]->frozen)
             run_pass(c, c->sets[i]);
     /* A removed set is forgotten once nothing it owned is left. */
     for (size_t i = 0; i < c->nsets;) {
@@ -1808,13 +1822,17 @@ controller_files_settled(struct controller *c)
         }
         s->spec = v;
         s->removed = false;
+        s->frozen = false;
         if (v->spec.template)
             rs_update_grace(s);
     }
     for (size_t i = 0; i < c->nsets; i++) {
         struct rs *s = c->sets[i];
 
+        if (s->frozen && !s->spec && spool_has_file(c, s->file))
+            continue; /* still no good content: still hands off */
         if (!s->spec && !s->removed) {
+            s->frozen = false;
             s->removed = true;
             log_info("%s: removed from the spool: deleting its replicas", event_name(s));
         }

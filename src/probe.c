@@ -235,8 +235,8 @@ probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
         socklen_t len = sizeof(soerr);
 
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-        if (soerr)
-            return err_set(err, 0, "%s", strerror(soerr));
+        if (soerr) /* libuv's wording, as the httpGet probe reports it */
+            return err_set(err, 0, "%s", uv_strerror(uv_translate_sys_error(soerr)));
     }
     /* A moment for the guest's answer to reach QEMU and come back. */
     p = (struct pollfd){.fd = fd, .events = POLLIN};

@@ -71,9 +71,11 @@ port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\)->80\/tcp.*/\1/p' "$T/vmis")
 [ -n "$port" ] || fail "get vmis -o wide shows no forwarded port: $(cat "$T/vmis")"
 case "$port" in 314[0-9][0-9]) ;; *) fail "port $port is outside host_port_range" ;; esac
 curl -fsS -m 5 -o "$T/page" "http://127.0.0.1:$port/" || fail "nothing answers on the forwarded port $port"
+# Once its guest is up, the guest refuses port 8081: the probe says so.
+wait_until "the tcpSocket probe of e2enetno reports the refusal" 120 sh -c \
+    "\"$VMIRSCTL\" -c \"$T/vmirsd.conf\" events | grep -q 'Unhealthy .*virtualmachineinstance/e2enetno.*Readiness probe failed: connection closed: nothing listens on the port'" ||
+    ctl events >&2
 row_is e2enetno "1 1 0" || fail "a tcpSocket probe on a port where nothing listens passed: $(ctl get vmirs)"
-ctl events | grep -q "Unhealthy .*virtualmachineinstance/e2enetno.*Readiness probe failed: connection closed" ||
-    fail "no Unhealthy event for e2enetno: $(ctl events)"
 rm "$T/spool/e2enetok.yaml" "$T/spool/e2enetno.yaml"
 wait_until "the replicas are gone" 120 sh -c "! virsh -c $URI list --name | grep -q '^default_e2enet'"
 finish

@@ -3,7 +3,8 @@
 # adopts them; kill -9 and a replica destroyed during the outage give
 # exactly the desired count afterwards, never a duplicate. A manifest
 # removed while vmirsd is down has its replicas deleted on start; one
-# broken while it is down keeps them.
+# broken while it is down keeps them; replicas whose owner is unknown are
+# adopted by a VMIRS whose selector matches.
 . "$top_srcdir/tests/integration/lib.sh"
 PREFIX=default_it
 setup
@@ -75,6 +76,32 @@ sleep 1
 count_is itbad 2 || fail "a manifest broken during an outage took its replicas: $(count_of itbad) left"
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 rm "$T/spool/itbad.yaml" "$T/spool/itrs.yaml"
+start_vmirsd
+wait_until "replicas of a manifest removed during an outage are deleted" 60 count_is itbad 0
+wait_until "all itrs replicas are gone" 60 count_is itrs 0
+
+# Replicas whose owner vmirsd knows nothing of (manifest and database gone
+# while it was down) have no live owner: a VMIRS whose selector matches
+# adopts them instead of creating new ones.
+manifest itorph 2
+wait_until "2 replicas of itorph run" 30 count_is itorph 2
+stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
+rm "$T/spool/itorph.yaml" "$T/state/vmirsd.db"*
+printf '%s\n' "apiVersion: kubevirt.io/v1" "kind: VirtualMachineInstanceReplicaSet" \
+    "metadata: {name: itadopt}" "spec:" "  replicas: 2" "  selector: {matchLabels: {app: itorph}}" \
+    "  template:" "    metadata: {labels: {app: itorph}}" "    spec:" \
+    "      terminationGracePeriodSeconds: 0" "      domain: {memory: {guest: 64Mi}, devices: {}}" \
+    >"$T/spool/.itadopt.tmp"
+mv "$T/spool/.itadopt.tmp" "$T/spool/itadopt.yaml"
+: >"$T/vmirsd.log"
+start_vmirsd
+wait_until "itadopt adopts both orphans" 30 sh -c "[ \$(grep -c 'default/itadopt: adopt replica' '$T/vmirsd.log') -eq 2 ]"
+sleep 1
+count_is itorph 2 || fail "the orphans were not kept: $(count_of itorph)"
+count_is itadopt 0 || fail "itadopt created replicas instead of adopting: $(count_of itadopt)"
+rm "$T/spool/itadopt.yaml"
+wait_until "the adopted replicas go with their new owner" 60 count_is itorph 0
+stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 start_vmirsd
 wait_until "replicas of a manifest removed during an outage are deleted" 60 count_is itbad 0
 wait_until "all itrs replicas are gone" 60 count_is itrs 0
