@@ -127,6 +127,35 @@ wall_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int
+checkpoint_work(void *arg, char **errmsg)
+{
+    struct controller *c = arg;
+    struct vmirs_err *err = NULL;
+
+    if (store_checkpoint(c->store, &err) < 0) {
+        *errmsg = xstrdup(err->msg);
+        err_free(&err);
+        return -1;
+    }
+    return 0;
+}
+
+static void maybe_stopped(struct controller *c);
+
+static void
+checkpoint_done(void *arg, int rc, char *errmsg)
+{
+    struct controller *c = arg;
+
+    if (rc < 0)
+        log_warn("%s", errmsg);
+    free(errmsg);
+    store_checkpoint_done(c->store);
+    c->inflight--;
+    maybe_stopped(c);
+}
+
 static void
 on_commit(uv_timer_t *t)
 {
@@ -137,15 +166,22 @@ on_commit(uv_timer_t *t)
         log_warn("%s", err->msg);
         err_free(&err);
     }
+    /* The checkpoint's fsync would stall the loop: a worker does it. */
+    if (!c->stopping && store_checkpoint_claim(c->store)) {
+        c->inflight++;
+        workq_submit(c->probe_q, checkpoint_work, checkpoint_done, c);
+    }
 }
 
 /* Writes outside a pass (completions, events from libvirt) are committed
- * at the end of this loop iteration, together. */
+ * together, a little later: a burst of completions is one transaction. */
+#define COMMIT_DELAY_MS 20
+
 static void
 schedule_commit(struct controller *c)
 {
     if (c->store && !c->stopping && !uv_is_active((uv_handle_t *) &c->commit_timer))
-        uv_timer_start(&c->commit_timer, on_commit, 0, 0);
+        uv_timer_start(&c->commit_timer, on_commit, COMMIT_DELAY_MS, 0);
 }
 
 /* ---- replicas ---- */

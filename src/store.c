@@ -150,6 +150,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 struct store {
     sqlite3 *db;
+    sqlite3 *ckpt_db; /* the checkpointer's connection, used only by it */
+    int wal_pages;    /* set by the WAL hook after each commit */
+    bool ckpt_running;
     char *path;
     bool readonly;
     bool in_txn;
@@ -161,6 +164,56 @@ static int
 db_error(struct store *s, struct vmirs_err **err, const char *what)
 {
     return err_set(err, 0, "%s `%s`: %s", what, s->path, sqlite3_errmsg(s->db));
+}
+
+static int
+store_wal_hook(void *opaque, sqlite3 *db, const char *name, int pages)
+{
+    struct store *s = opaque;
+
+    s->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+bool
+store_checkpoint_claim(struct store *s)
+{
+    if (!s || s->readonly || s->ckpt_running || s->wal_pages < STORE_CHECKPOINT_PAGES)
+        return false;
+    s->ckpt_running = true;
+    return true;
+}
+
+int
+store_checkpoint(struct store *s, struct vmirs_err **err)
+{
+    int log_pages = 0, done = 0;
+
+    if (!s->ckpt_db) {
+        if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+            int rc = err_set(err, 0, "open `%s` for a checkpoint: %s", s->path,
+                             s->ckpt_db ? sqlite3_errmsg(s->ckpt_db) : "out of memory");
+
+            sqlite3_close(s->ckpt_db);
+            s->ckpt_db = NULL;
+            return rc;
+        }
+        sqlite3_busy_timeout(s->ckpt_db, 1000);
+    }
+    /* PASSIVE: copies what no reader still needs, never waits on the
+     * writer; what is left goes in the next one. */
+    if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done) !=
+        SQLITE_OK)
+        return err_set(err, 0, "checkpoint `%s`: %s", s->path, sqlite3_errmsg(s->ckpt_db));
+    return 0;
+}
+
+void
+store_checkpoint_done(struct store *s)
+{
+    s->ckpt_running = false;
+    s->wal_pages = 0;
 }
 
 static int
@@ -220,7 +273,8 @@ store_open(const char *path, bool readonly, struct store **out, struct vmirs_err
          * domains with it anyway. */
         if (sqlite3_exec(s->db,
                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                         "PRAGMA foreign_keys = ON;",
+                         "PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; "
+                         "PRAGMA cache_size = -512;",
                          NULL, NULL, NULL) != SQLITE_OK ||
             store_migrate(s, err) < 0) {
             if (!*err)
@@ -228,6 +282,7 @@ store_open(const char *path, bool readonly, struct store **out, struct vmirs_err
             store_close(s);
             return -1;
         }
+        sqlite3_wal_hook(s->db, store_wal_hook, s);
         for (int i = 0; i < ST_COUNT; i++) {
             if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
                                    NULL) != SQLITE_OK) {
@@ -323,6 +378,7 @@ store_close(struct store *s)
         log_debug("%s: %llu transactions committed", s->path, (unsigned long long) s->commits);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->ckpt_db);
     sqlite3_close(s->db);
     free(s->path);
     free(s);

@@ -92,6 +92,18 @@ char *store_labels_json(const struct labels *l);
 /* A prepared statement for a reader (vmirsctl); finalize it. */
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err);
 
+/* WAL checkpoints (and their fsync) are kept off the writer's thread:
+ * automatic checkpoints are off, and once the WAL has grown past
+ * STORE_CHECKPOINT_PAGES, store_checkpoint_due says so and the caller runs
+ * store_checkpoint in a worker thread. It uses a connection of its own,
+ * so the writer goes on meanwhile; one checkpoint at a time. */
+#define STORE_CHECKPOINT_PAGES 1000
+/* Whether a checkpoint is due; if so it counts as running from now on. */
+bool store_checkpoint_claim(struct store *s);
+int store_checkpoint(struct store *s, struct vmirs_err **err);
+/* The worker is done (loop thread): a new checkpoint may be asked for. */
+void store_checkpoint_done(struct store *s);
+
 /* The number of write transactions committed since open (for tests). */
 uint64_t store_commits(const struct store *s);
 

@@ -237,9 +237,9 @@ proc_usage(pid_t pid, double *cpu_s, long *rss_kib)
     fclose(f);
 }
 
-/* vmirsd's connections: ceil(max_parallel / 5) at the default max_parallel
- * of 8 (libvirtd serves 5 calls at once per connection). */
-#define NCONN 2
+/* vmirsd's connections: ceil((max_parallel + 4 probes) / 5) at the default
+ * max_parallel of 8 (libvirtd serves 5 calls at once per connection). */
+#define NCONN 3
 
 /* Run the idle floor until it has listed the domains, then read its RSS. */
 static int
