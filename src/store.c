@@ -200,6 +200,12 @@ store_checkpoint(struct store *s, struct vmirs_err **err)
             return rc;
         }
         sqlite3_busy_timeout(s->ckpt_db, 1000);
+        /* A connection learns that the file is in WAL mode when it first
+         * reads it; before that a checkpoint does nothing. */
+        if (sqlite3_exec(s->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+            SQLITE_OK)
+            return err_set(err, 0, "read `%s` for a checkpoint: %s", s->path,
+                           sqlite3_errmsg(s->ckpt_db));
     }
     /* PASSIVE: copies what no reader still needs, never waits on the
      * writer; what is left goes in the next one. */

@@ -267,6 +267,44 @@ test_migrate_from_1(void **state)
     assert_query(f->path, "SELECT domain, phase, ports FROM replicas", "default_webabcde|Running|");
 }
 
+/* Automatic checkpoints are off; once the WAL passes the threshold a
+ * checkpoint is claimed once, runs on its own connection while the writer
+ * goes on, and can be claimed again only after it is done. */
+static void
+test_checkpoint(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    char *big = calloc(1, 3001);
+    char *wal = xasprintf("%s-wal", f->path);
+    struct stat st;
+
+    memset(big, 'x', 3000);
+    assert_false(store_checkpoint_claim(f->s));
+    for (int i = 0; i < STORE_CHECKPOINT_PAGES + 10; i++) {
+        char reason[32];
+
+        snprintf(reason, sizeof(reason), "R%d", i);
+        store_event(f->s,
+                    &(struct store_event){"default", "VirtualMachineInstanceReplicaSet", "web",
+                                          "u-web", "Normal", reason, big, "vmirsd"},
+                    T0);
+        assert_int_equal(store_commit(f->s, &err), 0);
+    }
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > (off_t) STORE_CHECKPOINT_PAGES * 4096);
+    assert_true(store_checkpoint_claim(f->s));
+    assert_false(store_checkpoint_claim(f->s));
+    assert_int_equal(store_checkpoint(f->s, &err), 0);
+    store_checkpoint_done(f->s);
+    assert_false(store_checkpoint_claim(f->s));
+    /* Checkpointed: the data is in the database file itself. */
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_true(st.st_size > (off_t) STORE_CHECKPOINT_PAGES * 3000);
+    free(big);
+    free(wal);
+}
+
 /* A database from a newer vmirsd is refused, naming both versions; the
  * reader refuses a missing file. */
 static void
@@ -303,6 +341,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_replica_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
     };
 
