@@ -173,8 +173,9 @@ on_commit(uv_timer_t *t)
     }
 }
 
-/* Writes outside a pass (completions, events from libvirt) are committed
- * together, a little later: a burst of completions is one transaction. */
+/* Writes are committed together a little later: a pass, and the
+ * completions and libvirt events around it, make one transaction, and a
+ * burst of them a few. */
 #define COMMIT_DELAY_MS 20
 
 static void
@@ -1634,7 +1635,9 @@ on_pass(uv_timer_t *t)
         store_prune_replicas(c->store, keep_replica, c);
         c->pruned = true;
     }
-    on_commit(&c->commit_timer);
+    /* The pass's writes are one transaction, shared with whatever else
+     * comes within COMMIT_DELAY_MS (a burst runs dozens of passes). */
+    schedule_commit(c);
     c->synced = true;
 }
 
