@@ -488,6 +488,9 @@ rs_event(struct controller *c, const struct rs *s, bool warning, const char *rea
 
 /* ---- work items ---- */
 
+/* containerDisk images one create notes for the store. */
+#define JOB_MAX_IMAGES 8
+
 enum job_kind {
     JOB_CREATE,
     JOB_SHUTDOWN,
@@ -521,6 +524,9 @@ struct job {
     bool liveness;
     /* JOB_FORWARD: the host ports in meta.ports, on this netdev */
     char *netdev;
+    /* JOB_CREATE: the containerDisk images used, for the store */
+    struct image_disk images[JOB_MAX_IMAGES];
+    size_t nimages;
 };
 
 static void
@@ -540,6 +546,8 @@ job_free(struct job *j)
     virt_domain_free(&j->one);
     probe_action_free(&j->probe);
     free(j->netdev);
+    for (size_t i = 0; i < j->nimages; i++)
+        image_disk_free(&j->images[i]);
     free(j);
 }
 
@@ -555,6 +563,7 @@ err_to_msg(struct vmirs_err **err, char **errmsg)
 struct parsed {
     struct manifest_file *mf;
     size_t n;
+    struct job *job; /* where the images used are noted */
 };
 
 static const void *
@@ -606,14 +615,35 @@ write_intent(struct controller *c, const struct job *j, struct vmirs_err **err)
     return 0;
 }
 
+/* Note an image the replica uses (worker thread, the job's own memory). */
+static void
+parsed_image_used(void *opaque, const struct image_disk *img)
+{
+    struct parsed *p = opaque;
+    struct job *j = p->job;
+
+    if (j->nimages >= JOB_MAX_IMAGES)
+        return;
+    j->images[j->nimages++] = (struct image_disk){
+        .ref = xstrdup(img->ref ? img->ref : ""),
+        .digest = xstrdup(img->digest ? img->digest : ""),
+        .path = xstrdup(img->path ? img->path : ""),
+        .format = img->format,
+        .virtual_size = img->virtual_size,
+    };
+}
+
 /* Parse the manifests again in this thread (the loop thread may replace
  * its copies at any time), build the replica's files, and create it. */
 static int
 work_create(struct job *j, char **errmsg)
 {
     struct controller *c = j->c;
-    struct parsed p = {xcalloc(j->nfiles, sizeof(struct manifest_file)), j->nfiles};
-    struct materialize_objects objs = {parsed_config_map, parsed_secret, &p};
+    struct parsed p = {xcalloc(j->nfiles, sizeof(struct manifest_file)), j->nfiles, j};
+    struct materialize_objects objs = {.config_map = parsed_config_map,
+                                       .secret = parsed_secret,
+                                       .image_used = parsed_image_used,
+                                       .opaque = &p};
     struct vmirs_err *err = NULL;
     const struct vmirs *v;
     cleanup_free char *xml = NULL;
@@ -1677,6 +1707,9 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
         if (s) {
             rs_event(c, s, false, "SuccessfulCreate", "Created virtual machine: %s",
                      j->id.vmi_name);
+            for (size_t i = 0; c->store && i < j->nimages; i++)
+                store_put_image(c->store, j->images[i].digest, j->images[i].ref, j->images[i].path,
+                                j->images[i].virtual_size, wall_ms());
             rs_failure(c, s, NULL, NULL);
         }
         if (r) {

@@ -398,6 +398,8 @@ plan_files(struct plan *p, const struct vmirs_conf *conf, const struct vmi_spec 
             if (image_resolve(conf->image_dir, cache, v->container_disk->image,
                               v->container_disk->path, &img, err) < 0)
                 return err_wrap(err, "volume `%s`", v->name);
+            if (objs && objs->image_used)
+                objs->image_used(objs->opaque, &img);
             k->source = xasprintf("%s/%s.qcow2", dir, v->name);
             k->format = "qcow2";
             k->backing = steal_ptr(&img.path);

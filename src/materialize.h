@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "dommeta.h"
 #include "err.h"
+#include "image.h"
 #include "model.h"
 #include "names.h"
 
@@ -32,6 +33,9 @@ struct replica_id {
 struct materialize_objects {
     const struct config_map *(*config_map)(void *opaque, const char *ns, const char *name);
     const struct secret *(*secret)(void *opaque, const char *ns, const char *name);
+    /* Optional: told of each containerDisk image the replica uses, once
+     * resolved (for the store's image cache entries). */
+    void (*image_used)(void *opaque, const struct image_disk *img);
     void *opaque;
 };
 

@@ -38,7 +38,8 @@ render_main(const struct vmirs_conf *conf, const char *file, names_rng_fn rng, v
             FILE *out, FILE *errout)
 {
     struct manifest_file mf = {0};
-    struct materialize_objects objs = {file_config_map, file_secret, &mf};
+    struct materialize_objects objs = {
+        .config_map = file_config_map, .secret = file_secret, .opaque = &mf};
     const char *type = materialize_domain_type(conf);
     int rc = 0, rendered = 0;
 

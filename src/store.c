@@ -104,6 +104,7 @@ enum stmt_id {
     ST_TRANS_INSERT,
     ST_TRANS_DELETE,
     ST_EVENT_UPSERT,
+    ST_IMAGE_UPSERT,
     ST_COUNT
 };
 
@@ -141,6 +142,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TRANS_INSERT] =
         "INSERT INTO transitions (domain, phase, ready, at_ms) VALUES (?1, ?2, ?3, ?4)",
     [ST_TRANS_DELETE] = "DELETE FROM transitions WHERE domain = ?1",
+    [ST_IMAGE_UPSERT] = "INSERT INTO images (digest, ref, path, size, last_used_ms) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO UPDATE SET "
+                        "ref = excluded.ref, path = excluded.path, size = excluded.size, "
+                        "last_used_ms = excluded.last_used_ms",
     [ST_EVENT_UPSERT] =
         "INSERT INTO events (namespace, kind, name, uid, type, reason, message, source, "
         "first_ms, last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
@@ -541,6 +546,20 @@ store_event(struct store *s, const struct store_event *e, int64_t now_ms)
     bind_text(st, 7, e->message);
     bind_text(st, 8, e->source);
     sqlite3_bind_int64(st, 9, now_ms);
+    step_done(s, st);
+}
+
+void
+store_put_image(struct store *s, const char *digest, const char *ref, const char *path,
+                uint64_t size, int64_t now_ms)
+{
+    sqlite3_stmt *st = stmt(s, ST_IMAGE_UPSERT);
+
+    bind_text(st, 1, digest);
+    bind_text(st, 2, ref ? ref : "");
+    bind_text(st, 3, path ? path : "");
+    sqlite3_bind_int64(st, 4, (sqlite3_int64) size);
+    sqlite3_bind_int64(st, 5, now_ms);
     step_done(s, st);
 }
 

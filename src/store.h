@@ -89,6 +89,10 @@ void store_rs_rows_free(struct store_rs_row *rows, size_t n);
 struct labels;
 char *store_labels_json(const struct labels *l);
 
+/* Record the use of a cached containerDisk image (its cache entry). */
+void store_put_image(struct store *s, const char *digest, const char *ref, const char *path,
+                     uint64_t size, int64_t now_ms);
+
 /* A prepared statement for a reader (vmirsctl); finalize it. */
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err);
 

@@ -67,6 +67,8 @@ ctl describe vmirs e2eweb >"$T/describe"
 [ "$(grep -c '^  Normal  *SuccessfulCreate .*Created virtual machine: e2eweb' "$T/describe")" -eq 3 ] ||
     fail "describe does not show the 3 SuccessfulCreate events: $(cat "$T/describe")"
 grep -q '^  Ready Replicas:  *3$' "$T/describe" || fail "describe: Ready Replicas is not 3"
+[ "$(sqlite3 "$T/state/vmirsd.db" 'SELECT ref FROM images')" = "localhost/vmirs-test-guest:latest" ] ||
+    fail "the image cache entry is not in the database: $(sqlite3 "$T/state/vmirsd.db" 'SELECT * FROM images')"
 
 victim=$(replicas | head -1)
 virsh -c "$URI" destroy "$victim" >/dev/null

@@ -133,7 +133,7 @@ static virDomainPtr
 try_start_replica(const char *type, struct replica_id *id, double *started, char *why,
                   size_t whylen)
 {
-    struct materialize_objects objs = {lookup_cm, lookup_secret, NULL};
+    struct materialize_objects objs = {.config_map = lookup_cm, .secret = lookup_secret};
     struct vmirs_err *err = NULL;
     char *xml = NULL;
     virDomainPtr dom;

@@ -143,7 +143,7 @@ test_files_and_xml(void **state)
     unsigned next = 0;
     struct replica_id id;
     struct vmirs_err *err = NULL;
-    struct materialize_objects objs = {cm, secret, NULL};
+    struct materialize_objects objs = {.config_map = cm, .secret = secret};
     char *xml = NULL, *dir, *path, *cmd, *data = NULL;
     struct stat st;
 
@@ -211,7 +211,7 @@ test_test_driver_accepts_it(void **state)
     unsigned next = 0;
     struct replica_id id;
     struct vmirs_err *err = NULL;
-    struct materialize_objects objs = {cm, secret, NULL};
+    struct materialize_objects objs = {.config_map = cm, .secret = secret};
     char *xml = NULL;
     virConnectPtr conn;
     virDomainPtr dom;

@@ -166,6 +166,21 @@ test_events_fold(void **state)
     assert_query(f->path, "SELECT count(*) FROM events", "2");
 }
 
+/* An image cache entry per digest, its last use updated. */
+static void
+test_images(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+
+    store_put_image(f->s, "sha256:ab", "localhost/g:latest", "/var/lib/vmirsd/cache/ab", 1024, T0);
+    store_put_image(f->s, "sha256:ab", "localhost/g:latest", "/var/lib/vmirsd/cache/ab", 1024,
+                    T0 + 5000);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT count(*), ref, size, last_used_ms FROM images",
+                 "1|localhost/g:latest|1024|1700000005000");
+}
+
 /* A condition keeps its transition time while it holds; false removes it. */
 static void
 test_conditions(void **state)
@@ -338,6 +353,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_fold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conditions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replica_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
