@@ -125,12 +125,16 @@ on_sighup(uv_signal_t *h, int signum)
         }
         if (strcmp(fresh.spool_dir, d->conf->spool_dir) ||
             strcmp(fresh.state_dir, d->conf->state_dir) ||
+            strcmp(fresh.image_dir, d->conf->image_dir) ||
+            strcmp(fresh.claim_dir, d->conf->claim_dir) ||
             strcmp(fresh.libvirt_uri, d->conf->libvirt_uri) ||
             fresh.max_parallel != d->conf->max_parallel ||
-            fresh.domain_type != d->conf->domain_type || strcmp(fresh.network, d->conf->network))
-            log_warn("changed directories, libvirt_uri, domain_type, network or max_parallel take "
-                     "effect "
-                     "when vmirsd restarts");
+            fresh.domain_type != d->conf->domain_type || strcmp(fresh.network, d->conf->network) ||
+            fresh.host_port_min != d->conf->host_port_min ||
+            fresh.host_port_max != d->conf->host_port_max ||
+            fresh.resync_interval != d->conf->resync_interval)
+            log_warn("changed directories, libvirt_uri, domain_type, network, host_port_range, "
+                     "max_parallel or resync_interval take effect when vmirsd restarts");
     }
     conf_free(&fresh);
     diag_list_clear(&diags);
