@@ -3,6 +3,7 @@
 #define VMIRS_CTL_H
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -38,6 +39,12 @@ json_t *ctl_list(json_t *items);
 const char *ctl_str(const json_t *o, const char *path);
 long long ctl_int(const json_t *o, const char *path);
 int64_t ctl_now_ms(void);
+/* The object a command acts on, "TYPE NAME" or kubectl's "TYPE/NAME",
+ * of kind want (0 vmirs, 1 vmi): CTL_OK with *name (pointing into args
+ * or into *owned, which the caller frees), or CTL_USAGE once the problem
+ * is told (usage(stderr) for a wrong number of arguments). */
+int ctl_object_arg(int nargs, char **args, int want, const char *cmd, void (*usage)(FILE *out),
+                   char **owned, const char **name);
 /* A resource name kubectl accepts (vmirs, vmis...): 0 = vmirs, 1 = vmis. */
 int ctl_parse_kind(const char *name, int *kind);
 char *ctl_timestamp(int64_t ms);

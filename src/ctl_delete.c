@@ -200,13 +200,13 @@ ctl_delete(struct ctl_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *ns = "default", *type, *name;
+    const char *ns = "default", *name;
     cleanup_free char *type_copy = NULL, *domain = NULL;
     struct vmirs_conf conf = {0};
     struct dommeta m = {0};
     virConnectPtr conn;
     virDomainPtr dom = NULL;
-    int opt, kind, rc;
+    int opt, rc;
 
     optind = 0;
     while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
@@ -222,28 +222,9 @@ ctl_delete(struct ctl_ctx *ctx, int argc, char **argv)
             return CTL_USAGE;
         }
     }
-    /* "vmi NAME" or kubectl's "vmi/NAME". */
-    if (argc - optind == 1 && strchr(argv[optind], '/')) {
-        type_copy = xstrdup(argv[optind]);
-        name = strchr(type_copy, '/') + 1;
-        type_copy[name - type_copy - 1] = '\0';
-        type = type_copy;
-    } else if (argc - optind == 2) {
-        type = argv[optind];
-        name = argv[optind + 1];
-    } else {
-        delete_usage(stderr);
+    if (ctl_object_arg(argc - optind, argv + optind, 1, "delete", delete_usage, &type_copy,
+                       &name) != CTL_OK)
         return CTL_USAGE;
-    }
-    if (ctl_parse_kind(type, &kind) < 0) {
-        fprintf(stderr, "vmirsctl: the server doesn't have a resource type \"%s\"\n", type);
-        return CTL_USAGE;
-    }
-    if (kind != 1) {
-        fprintf(stderr, "vmirsctl: delete applies to vmi; a vmirs goes away with its manifest "
-                        "file\n");
-        return CTL_USAGE;
-    }
     if (!*name || !*ns) {
         delete_usage(stderr);
         return CTL_USAGE;

@@ -181,13 +181,13 @@ ctl_expose(struct ctl_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *ns = "default", *svc = NULL, *port_text = NULL, *target = NULL, *type, *name;
+    const char *ns = "default", *svc = NULL, *port_text = NULL, *target = NULL, *name;
     cleanup_free char *type_copy = NULL, *path = NULL, *text = NULL;
     struct vmirs_conf conf = {0};
     json_t *rs = NULL, *selector, *service;
     int64_t port, t;
     size_t len = 0;
-    int opt, kind, rc;
+    int opt, rc;
 
     optind = 0;
     while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
@@ -212,27 +212,9 @@ ctl_expose(struct ctl_ctx *ctx, int argc, char **argv)
             return CTL_USAGE;
         }
     }
-    /* "vmirs NAME" or kubectl's "vmirs/NAME". */
-    if (argc - optind == 1 && strchr(argv[optind], '/')) {
-        type_copy = xstrdup(argv[optind]);
-        name = strchr(type_copy, '/') + 1;
-        type_copy[name - type_copy - 1] = '\0';
-        type = type_copy;
-    } else if (argc - optind == 2) {
-        type = argv[optind];
-        name = argv[optind + 1];
-    } else {
-        expose_usage(stderr);
+    if (ctl_object_arg(argc - optind, argv + optind, 0, "expose", expose_usage, &type_copy,
+                       &name) != CTL_OK)
         return CTL_USAGE;
-    }
-    if (ctl_parse_kind(type, &kind) < 0) {
-        fprintf(stderr, "vmirsctl: the server doesn't have a resource type \"%s\"\n", type);
-        return CTL_USAGE;
-    }
-    if (kind != 0) {
-        fprintf(stderr, "vmirsctl: expose applies to vmirs, not \"%s\"\n", type);
-        return CTL_USAGE;
-    }
     if (!svc || !port_text) {
         fprintf(stderr, "vmirsctl: required flag%s %s not set\n", !svc && !port_text ? "s" : "",
                 !svc ? (!port_text ? "\"--name\", \"--port\"" : "\"--name\"") : "\"--port\"");

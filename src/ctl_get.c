@@ -45,6 +45,46 @@ ctl_parse_kind(const char *name, int *kind)
     return -1;
 }
 
+int
+ctl_object_arg(int nargs, char **args, int want, const char *cmd, void (*usage)(FILE *out),
+               char **owned, const char **name)
+{
+    const char *type;
+    int kind;
+
+    if (nargs == 1 && strchr(args[0], '/')) {
+        *owned = xstrdup(args[0]);
+        *name = strchr(*owned, '/') + 1;
+        (*owned)[*name - *owned - 1] = '\0';
+        type = *owned;
+    } else if (nargs == 2) {
+        type = args[0];
+        *name = args[1];
+    } else {
+        usage(stderr);
+        return CTL_USAGE;
+    }
+    if (ctl_parse_kind(type, &kind) < 0) {
+        fprintf(stderr, "vmirsctl: the server doesn't have a resource type \"%s\"\n", type);
+        return CTL_USAGE;
+    }
+    if (kind != want) {
+        if (want == GET_VMIS)
+            fprintf(stderr,
+                    "vmirsctl: %s applies to vmi; a vmirs goes away with its manifest "
+                    "file\n",
+                    cmd);
+        else
+            fprintf(stderr, "vmirsctl: %s applies to vmirs, not \"%s\"\n", cmd, type);
+        return CTL_USAGE;
+    }
+    if (!**name) {
+        usage(stderr);
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
 /* The containerDisk images of a VMIRS's template, comma separated. */
 static char *
 template_images(const json_t *rs)

@@ -438,12 +438,12 @@ ctl_scale(struct ctl_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *ns = "default", *replicas = NULL, *type, *name;
+    const char *ns = "default", *replicas = NULL, *name;
     cleanup_free char *type_copy = NULL;
     struct vmirs_conf conf = {0};
     char *cand[2];
     int64_t n;
-    int opt, kind, rc = -1;
+    int opt, rc = -1;
 
     optind = 0;
     while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
@@ -462,27 +462,9 @@ ctl_scale(struct ctl_ctx *ctx, int argc, char **argv)
             return CTL_USAGE;
         }
     }
-    /* "vmirs NAME" or kubectl's "vmirs/NAME". */
-    if (argc - optind == 1 && strchr(argv[optind], '/')) {
-        type_copy = xstrdup(argv[optind]);
-        name = strchr(type_copy, '/') + 1;
-        type_copy[name - type_copy - 1] = '\0';
-        type = type_copy;
-    } else if (argc - optind == 2) {
-        type = argv[optind];
-        name = argv[optind + 1];
-    } else {
-        scale_usage(stderr);
+    if (ctl_object_arg(argc - optind, argv + optind, 0, "scale", scale_usage, &type_copy, &name) !=
+        CTL_OK)
         return CTL_USAGE;
-    }
-    if (ctl_parse_kind(type, &kind) < 0) {
-        fprintf(stderr, "vmirsctl: the server doesn't have a resource type \"%s\"\n", type);
-        return CTL_USAGE;
-    }
-    if (kind != 0) {
-        fprintf(stderr, "vmirsctl: scale applies to vmirs, not \"%s\"\n", type);
-        return CTL_USAGE;
-    }
     if (!replicas) {
         fprintf(stderr, "vmirsctl: required flag \"--replicas\" not set\n");
         scale_usage(stderr);
