@@ -214,7 +214,11 @@ table_smart_label(const char *field, char *out, size_t size)
         for (size_t k = 0; k < ARRAY_SIZE(acronyms); k++)
             acronym = acronym || strcmp(word, acronyms[k]) == 0;
         if (!acronym) {
-            snprintf(word, sizeof(word), "%s", parts[i]);
+            /* parts[i] is shorter than MAX_LABEL by construction. */
+            size_t wl = strnlen(parts[i], MAX_LABEL - 1);
+
+            memcpy(word, parts[i], wl);
+            word[wl] = '\0';
             word[0] = (char) toupper((unsigned char) word[0]);
         }
         len +=
