@@ -51,8 +51,10 @@ struct replica {
     bool intent;   /* recorded before a restart, not (yet) seen in libvirt */
     int64_t created_ms, started_ms, ready_since_ms;
     bool running_ready; /* libvirt's view: running, not paused */
-    /* The template's probes, armed while the domain runs. */
-    bool readiness_on, liveness_on;
+    bool was_ready;     /* Ready in the store when vmirsd started: probes resume from there */
+    /* The template's probes, armed while the domain runs (once its
+     * owner's spec is known: a restart may list domains first). */
+    bool probes_armed, readiness_on, liveness_on;
     struct probe_state readiness, liveness;
     unsigned gen; /* the resync generation that last saw it */
     uv_timer_t *grace;
@@ -360,7 +362,7 @@ rep_set_phase(struct controller *c, struct replica *r, enum replica_phase phase,
     if (started)
         r->started_ms = now_ms(c);
     if (phase != PHASE_RUNNING)
-        r->readiness_on = r->liveness_on = false;
+        r->probes_armed = r->readiness_on = r->liveness_on = false;
     r->phase = phase;
     r->running_ready = running_ready;
     if (started)
@@ -820,11 +822,15 @@ probe_arm(struct controller *c, struct replica *r)
     const struct probe *rp = rep_probe(c, r, false), *lp = rep_probe(c, r, true);
     struct probe_timing t;
 
+    if (!rep_spec(c, r))
+        return; /* not known yet: armed by the first pass that knows it */
+    r->probes_armed = true;
     r->readiness_on = probe_kind_of(rp) != PROBE_NONE;
     if (r->readiness_on) {
         probe_timing_of(rp, &t);
-        probe_start(&r->readiness, &t, false, r->started_ms);
+        probe_start(&r->readiness, &t, r->was_ready, r->started_ms);
     }
+    r->was_ready = false;
     r->liveness_on = probe_kind_of(lp) != PROBE_NONE;
     if (r->liveness_on) {
         probe_timing_of(lp, &t);
@@ -989,6 +995,9 @@ apply_domain(struct controller *c, const struct virt_domain *d)
     if (!r) {
         r = rep_add(c, d->name);
         r->started_ms = r->created_ms;
+        /* A replica that was Ready before vmirsd restarted stays Ready
+         * until its readiness probe says otherwise, as it would have. */
+        r->was_ready = !c->listed && c->store && store_replica_ready(c->store, d->name) == 1;
     }
     dommeta_free(&r->meta);
     r->meta = (struct dommeta){0};
@@ -1488,6 +1497,11 @@ run_pass(struct controller *c, struct rs *s)
             continue;
         if (r->phase == PHASE_RUNNING && streq0(owner, s->uid))
             backoff_running(slot_backoff(s, r->meta.slot), r->started_ms, now);
+        if (r->phase == PHASE_RUNNING && !r->probes_armed && !r->deleting && s->spec &&
+            streq0(owner, s->uid)) {
+            probe_arm(c, r);
+            rep_update_ready(c, r);
+        }
         obs[n++] = (struct observed){
             .name = r->name,
             .owner_uid = owner,

@@ -520,6 +520,20 @@ store_put_replica(struct store *s, const struct store_replica *r, int64_t now_ms
     step_done(s, st);
 }
 
+int
+store_replica_ready(struct store *s, const char *domain)
+{
+    sqlite3_stmt *st = stmt(s, ST_REP_GET);
+    int ready = -1;
+
+    bind_text(st, 1, domain);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        ready = sqlite3_column_int(st, 1) != 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ready;
+}
+
 void
 store_delete_replica(struct store *s, const char *domain)
 {

@@ -61,6 +61,9 @@ struct store_replica {
 /* Insert or update; a change of phase or readiness is a transition. */
 void store_put_replica(struct store *s, const struct store_replica *r, int64_t now_ms);
 
+/* The readiness recorded for a replica: 1 ready, 0 not, -1 no row. */
+int store_replica_ready(struct store *s, const char *domain);
+
 /* Forget a replica (its transitions go with it). */
 void store_delete_replica(struct store *s, const char *domain);
 

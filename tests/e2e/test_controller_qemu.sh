@@ -92,7 +92,12 @@ ctl events e2eweb | awk 'NR > 1 {$1 = ""; sub(/^ /, ""); print}' >"$T/events.bef
 "$VMIRSD" -c "$T/vmirsd.conf" >>"$T/vmirsd.log" 2>&1 &
 PID=$!
 wait_until "the restarted daemon has listed the domains" 60 grep -q "resynchronising" "$T/vmirsd.log"
-wait_until "READY is 3 after the restart" 120 row_is "3 3 3"
+# Ready replicas stay Ready over the restart: their probes resume from
+# what the database says instead of starting over from not Ready.
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    row_is "3 3 3" || { fail "READY dropped after the restart: $(ctl get vmirs 2>&1)"; break; }
+    sleep 1
+done
 ctl events e2eweb | awk 'NR > 1 {$1 = ""; sub(/^ /, ""); print}' >"$T/events.after"
 while read -r line; do
     grep -qxF "$line" "$T/events.after" || fail "event lost over kill -9 and restart: $line"

@@ -226,6 +226,8 @@ test_replica_transitions(void **state)
     assert_int_equal(store_commit(f->s, &err), 0);
     assert_query(f->path, "SELECT phase, ready, phase_ms, ready_ms FROM replicas",
                  "Running|1|1700000001000|1700000004000");
+    assert_int_equal(store_replica_ready(f->s, r.domain), 1);
+    assert_int_equal(store_replica_ready(f->s, "default_other"), -1);
     assert_query(f->path, "SELECT group_concat(phase || ready, ',') FROM transitions",
                  "Pending0,Running0,Running1");
     store_delete_replica(f->s, r.domain);
