@@ -50,8 +50,10 @@ struct replica {
     bool creating; /* create in flight */
     bool intent;   /* recorded before a restart, not (yet) seen in libvirt */
     int64_t created_ms, started_ms, ready_since_ms;
-    bool running_ready; /* libvirt's view: running, not paused */
-    bool was_ready;     /* Ready in the store when vmirsd started: probes resume from there */
+    bool running_ready;  /* libvirt's view: running, not paused */
+    bool was_ready;      /* Ready in the store when vmirsd started: probes resume from there */
+    char *address;       /* its IPv4 address on a libvirt network, once leased */
+    bool address_lookup; /* a lookup is under way */
     /* The template's probes, armed while the domain runs (once its
      * owner's spec is known: a restart may list domains first). */
     bool probes_armed, readiness_on, liveness_on;
@@ -296,6 +298,7 @@ rep_remove(struct controller *c, struct replica *r)
     }
     rep_cancel_grace(r);
     dommeta_free(&r->meta);
+    free(r->address);
     free(r->namespace);
     free(r->name);
     free(r);
@@ -502,7 +505,8 @@ enum job_kind {
     JOB_LIST,
     JOB_GET,
     JOB_PROBE,
-    JOB_FORWARD
+    JOB_FORWARD,
+    JOB_ADDRESS
 };
 
 struct job {
@@ -526,6 +530,8 @@ struct job {
     bool liveness;
     /* JOB_FORWARD: the host ports in meta.ports, on this netdev */
     char *netdev;
+    /* JOB_ADDRESS */
+    char *address;
     /* JOB_CREATE: the containerDisk images used, for the store */
     struct image_disk images[JOB_MAX_IMAGES];
     size_t nimages;
@@ -548,6 +554,7 @@ job_free(struct job *j)
     virt_domain_free(&j->one);
     probe_action_free(&j->probe);
     free(j->netdev);
+    free(j->address);
     for (size_t i = 0; i < j->nimages; i++)
         image_disk_free(&j->images[i]);
     free(j);
@@ -708,6 +715,9 @@ job_work(void *arg, char **errmsg)
         break;
     case JOB_PROBE:
         rc = probe_run(c->ops, c->v, j->name, &j->probe, &err);
+        break;
+    case JOB_ADDRESS:
+        rc = c->ops->address(c->v, j->name, &j->address, &err);
         break;
     case JOB_FORWARD:
         for (size_t i = 0; i < j->meta.nports && rc == 0; i++)
@@ -885,19 +895,32 @@ start_probe(struct controller *c, struct replica *r, bool liveness)
         return;
     }
     st->running = true;
-    if (j->probe.kind == PROBE_TCP || j->probe.kind == PROBE_HTTP) {
+    if ((j->probe.kind == PROBE_TCP || j->probe.kind == PROBE_HTTP) &&
+        strcmp(c->conf->network, "user") != 0) {
+        /* A libvirt network: the guest's own address, from its lease. */
+        if (!r->address) {
+            if (!r->address_lookup) {
+                r->address_lookup = true;
+                submit(c, job_new(JOB_ADDRESS, r->name));
+            }
+            probe_result(c, r->name, liveness, &j->probe.t, -1,
+                         "the replica has no address on its network yet");
+            job_free(j);
+            return;
+        }
+        j->probe.address = xstrdup(r->address);
+    } else if (j->probe.kind == PROBE_TCP || j->probe.kind == PROBE_HTTP) {
         for (size_t i = 0; i < r->meta.nports; i++)
             if (r->meta.ports[i].guest == j->probe.guest_port)
                 j->probe.host_port = r->meta.ports[i].host;
-    }
-    if ((j->probe.kind == PROBE_TCP || j->probe.kind == PROBE_HTTP) && !j->probe.host_port) {
-        cleanup_free char *why =
-            xasprintf("no host port is forwarded to guest port %u (network = %s)",
-                      j->probe.guest_port, c->conf->network);
+        if (!j->probe.host_port) {
+            cleanup_free char *why =
+                xasprintf("no host port is forwarded to guest port %u", j->probe.guest_port);
 
-        probe_result(c, r->name, liveness, &j->probe.t, -1, why);
-        job_free(j);
-        return;
+            probe_result(c, r->name, liveness, &j->probe.t, -1, why);
+            job_free(j);
+            return;
+        }
     }
     if (j->probe.kind == PROBE_HTTP) {
         /* On the loop; everything else waits on libvirt in a worker. */
@@ -905,7 +928,7 @@ start_probe(struct controller *c, struct replica *r, bool liveness)
 
         *x = (struct net_probe_ctx){c, xstrdup(r->name), liveness, j->probe.t};
         c->inflight++;
-        probe_net_start(c->loop, j->probe.host_port, &j->probe, net_probe_done, x);
+        probe_net_start(c->loop, &j->probe, net_probe_done, x);
         job_free(j);
         return;
     }
@@ -1801,6 +1824,17 @@ job_done(void *arg, int rc, char *errmsg)
         break;
     case JOB_PROBE:
         probe_done(c, j, rc, errmsg);
+        break;
+    case JOB_ADDRESS:
+        if (r) {
+            r->address_lookup = false;
+            if (rc < 0)
+                log_debug("replica `%s`: %s", r->name, errmsg);
+            else if (j->address) {
+                free(r->address);
+                r->address = steal_ptr(&j->address);
+            }
+        }
         break;
     case JOB_FORWARD:
         if (rc < 0 && r) {

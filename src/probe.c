@@ -215,7 +215,11 @@ static int
 probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
           const struct probe_action *a, struct vmirs_err **err)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) a->host_port)};
+    /* On a libvirt network the guest's own address, where a connection
+     * that is accepted is accepted by the guest: no settling, no QEMU. */
+    bool direct = a->address != NULL;
+    unsigned port = direct ? a->guest_port : a->host_port;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
     int64_t deadline = probe_clock_ms() + a->t.timeout_ms;
     cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct pollfd p;
@@ -224,9 +228,12 @@ probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
 
     if (fd < 0)
         return err_set(err, errno, "socket");
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (!direct)
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, a->address, &addr.sin_addr) != 1)
+        return err_set(err, 0, "`%s` is not an IPv4 address", a->address);
     if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 && errno != EINPROGRESS)
-        return err_set(err, errno, "connect to 127.0.0.1:%u", a->host_port);
+        return err_set(err, errno, "connect to %s:%u", direct ? a->address : "127.0.0.1", port);
     p = (struct pollfd){.fd = fd, .events = POLLOUT};
     if (poll(&p, 1, (int) (deadline - probe_clock_ms())) <= 0)
         return err_set(err, 0, "connect: no answer within the probe's timeout");
@@ -238,6 +245,8 @@ probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
         if (soerr) /* libuv's wording, as the httpGet probe reports it */
             return err_set(err, 0, "%s", uv_strerror(uv_translate_sys_error(soerr)));
     }
+    if (direct)
+        return 0;
     /* A moment for the guest's answer to reach QEMU and come back. */
     p = (struct pollfd){.fd = fd, .events = POLLIN};
     rc =
@@ -303,6 +312,7 @@ probe_action_free(struct probe_action *a)
     free(a->argv);
     free(a->path);
     free(a->headers);
+    free(a->address);
     *a = (struct probe_action){0};
 }
 
@@ -494,10 +504,11 @@ net_on_connect(uv_connect_t *req, int status)
 }
 
 void
-probe_net_start(uv_loop_t *loop, unsigned host_port, const struct probe_action *a,
-                probe_net_done_fn done, void *opaque)
+probe_net_start(uv_loop_t *loop, const struct probe_action *a, probe_net_done_fn done, void *opaque)
 {
     struct net_probe *p = xcalloc(1, sizeof(*p));
+    const char *host = a->address ? a->address : "127.0.0.1";
+    unsigned port = a->address ? a->guest_port : a->host_port;
     struct sockaddr_in addr;
 
     p->done = done;
@@ -506,17 +517,20 @@ probe_net_start(uv_loop_t *loop, unsigned host_port, const struct probe_action *
     uv_timer_init(loop, &p->timer);
     p->tcp.data = p->timer.data = p->connect.data = p;
     p->open_handles = 2;
-    p->request = xasprintf("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+    p->request = xasprintf("GET %s HTTP/1.1\r\nHost: %s:%u\r\n"
                            "User-Agent: vmirsd-probe/" PACKAGE_VERSION "\r\n"
                            "Accept: */*\r\n%sConnection: close\r\n\r\n",
-                           a->path ? a->path : "/", host_port, a->headers ? a->headers : "");
+                           a->path ? a->path : "/", host, port, a->headers ? a->headers : "");
     /* Kubernetes skips certificate checks for HTTPS probes; vmirsd has no
      * TLS client for them yet. */
     if (a->https) {
         net_finish(p, -1, "HTTPS probes are not supported");
         return;
     }
-    uv_ip4_addr("127.0.0.1", (int) host_port, &addr);
+    if (uv_ip4_addr(host, (int) port, &addr) < 0) {
+        net_finish(p, -1, "not an IPv4 address");
+        return;
+    }
     uv_timer_start(&p->timer, net_on_timer, (uint64_t) a->t.timeout_ms, 0);
     if (uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *) &addr, net_on_connect) < 0)
         net_finish(p, -1, "connect failed");

@@ -55,7 +55,8 @@ struct probe_action {
     char **argv; /* exec: the command */
     size_t argc;
     unsigned guest_port; /* tcpSocket, httpGet: resolved from a name */
-    unsigned host_port;  /* the loopback port forwarded to it, set by the caller */
+    unsigned host_port;  /* the loopback port forwarded to it (network = user) */
+    char *address;       /* else the guest's own IPv4 address (a libvirt network) */
     char *path;          /* httpGet */
     char *headers;       /* httpGet: extra header lines, each ending in CRLF */
     bool https;
@@ -79,12 +80,12 @@ size_t probe_guest_ports(const struct vmi_spec *spec, unsigned *out, size_t max)
  * connection through the forward of host_port that the guest accepted. */
 bool probe_usernet_established(const char *usernet, unsigned host_port);
 
-/* httpGet runs on the loop (libuv TCP) against the loopback host port
- * forwarded to the guest's port; done gets 0 or -1 and why. (tcpSocket
- * runs in a worker with probe_run: it must ask QEMU while it holds the
- * connection open.) */
+/* httpGet runs on the loop (libuv TCP) against a->address:guest_port, or
+ * the loopback host port forwarded to the guest's port; done gets 0 or -1
+ * and why. (tcpSocket runs in a worker with probe_run: through a forward
+ * it must ask QEMU while it holds the connection open.) */
 typedef void (*probe_net_done_fn)(void *opaque, int rc, const char *why);
-void probe_net_start(uv_loop_t *loop, unsigned host_port, const struct probe_action *a,
-                     probe_net_done_fn done, void *opaque);
+void probe_net_start(uv_loop_t *loop, const struct probe_action *a, probe_net_done_fn done,
+                     void *opaque);
 
 #endif

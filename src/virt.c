@@ -536,6 +536,38 @@ virt_op_hmp(struct virt *v, const char *name, const char *cmd, char **out, struc
     return rc;
 }
 
+static int
+virt_op_address(struct virt *v, const char *name, char **ipv4, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    virDomainInterfacePtr *ifaces = NULL;
+    int rc, n;
+
+    *ipv4 = NULL;
+    if (virt_acquire(v, &l, err) < 0)
+        return -1;
+    rc = virt_lookup(l.conn, name, &dom, err);
+    if (rc == 0)
+        rc = err_set(err, 0, "domain `%s` is gone", name);
+    else if (rc > 0) {
+        rc = 0;
+        n = virDomainInterfaceAddresses(dom, &ifaces, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0);
+        if (n < 0)
+            rc = virt_error(err, "addresses of `%s`", name);
+        for (int i = 0; i < n; i++) {
+            for (unsigned k = 0; k < ifaces[i]->naddrs && !*ipv4; k++)
+                if (ifaces[i]->addrs[k].type == VIR_IP_ADDR_TYPE_IPV4 && ifaces[i]->addrs[k].addr)
+                    *ipv4 = xstrdup(ifaces[i]->addrs[k].addr);
+            virDomainInterfaceFree(ifaces[i]);
+        }
+        free(ifaces);
+        virDomainFree(dom);
+    }
+    virt_release(v, &l);
+    return rc;
+}
+
 const struct virt_ops virt_libvirt_ops = {
     .list = virt_op_list,
     .get = virt_op_get,
@@ -546,6 +578,7 @@ const struct virt_ops virt_libvirt_ops = {
     .agent = virt_op_agent,
     .forward = virt_op_forward,
     .hmp = virt_op_hmp,
+    .address = virt_op_address,
 };
 
 /* --- libvirt callbacks ------------------------------------------------------ */

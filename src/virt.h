@@ -59,6 +59,9 @@ struct virt_ops {
      * port forwarding for user networking, notes/networking.md). */
     int (*forward)(struct virt *v, const char *name, const char *netdev, unsigned host_port,
                    unsigned guest_port, struct vmirs_err **err);
+    /* The guest's IPv4 address on a libvirt network, from its DHCP lease;
+     * *ipv4 NULL while it has none. */
+    int (*address)(struct virt *v, const char *name, char **ipv4, struct vmirs_err **err);
     /* A human monitor command (QEMU's HMP), its text answer in *out. */
     int (*hmp)(struct virt *v, const char *name, const char *cmd, char **out,
                struct vmirs_err **err);

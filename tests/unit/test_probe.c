@@ -263,7 +263,8 @@ net_probe(enum probe_kind kind, int mode)
         assert_int_equal(uv_listen((uv_stream_t *) &s.tcp, 4, srv_connection), 0);
     else
         uv_close((uv_handle_t *) &s.tcp, noop_close); /* nothing listens */
-    probe_net_start(&loop, port, &a, on_outcome, &o);
+    a.host_port = port;
+    probe_net_start(&loop, &a, on_outcome, &o);
     while (!o.done)
         uv_run(&loop, UV_RUN_ONCE);
     if (mode >= 0)
@@ -392,6 +393,38 @@ test_tcp_probes(void **state)
     free(why);
 }
 
+/* On a libvirt network the probe goes to the guest's own address: an
+ * accepted connection is the guest's, so QEMU is not asked. (127.0.0.1
+ * stands in for the guest's address here.) */
+static void
+test_tcp_direct(void **state)
+{
+    const struct virt_ops ops = {.hmp = fake_hmp};
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof(addr);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct probe_action a = {.kind = PROBE_TCP, .address = "127.0.0.1", .t = {.timeout_ms = 500}};
+    struct vmirs_err *err = NULL;
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *) &addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *) &addr, &len), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    a.guest_port = ntohs(addr.sin_port);
+    a.host_port = 1; /* must not be used */
+    hmp_calls = 0;
+    assert_int_equal(probe_run(&ops, NULL, "default_x", &a, &err), 0);
+    assert_int_equal(hmp_calls, 0);
+    close(lfd);
+    assert_int_equal(probe_run(&ops, NULL, "default_x", &a, &err), -1);
+    assert_string_equal(err->msg, "connection refused");
+    err_free(&err);
+    a.address = "10.0.2";
+    assert_int_equal(probe_run(&ops, NULL, "default_x", &a, &err), -1);
+    assert_string_equal(err->msg, "`10.0.2` is not an IPv4 address");
+    err_free(&err);
+}
+
 int
 main(void)
 {
@@ -405,6 +438,7 @@ main(void)
         cmocka_unit_test(test_http_probes),
         cmocka_unit_test(test_usernet),
         cmocka_unit_test(test_tcp_probes),
+        cmocka_unit_test(test_tcp_direct),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
