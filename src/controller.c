@@ -340,6 +340,7 @@ controller_phase(int state, int reason, bool *ready)
 }
 
 static void probe_arm(struct controller *c, struct replica *r);
+static void start_forward(struct controller *c, struct replica *r);
 
 /* Ready: running and not paused, and its readiness probe passing when the
  * template has one (SPEC section 6). */
@@ -719,11 +720,21 @@ job_work(void *arg, char **errmsg)
     case JOB_ADDRESS:
         rc = c->ops->address(c->v, j->name, &j->address, &err);
         break;
-    case JOB_FORWARD:
+    case JOB_FORWARD: {
+        /* Idempotent: a forward QEMU already has (set up before a
+         * restart) is left alone. */
+        cleanup_free char *usernet = NULL;
+
+        if (c->ops->hmp(c->v, j->name, "info usernet", &usernet, &err) < 0) {
+            rc = -1;
+            break;
+        }
         for (size_t i = 0; i < j->meta.nports && rc == 0; i++)
-            rc = c->ops->forward(c->v, j->name, j->netdev, j->meta.ports[i].host,
-                                 j->meta.ports[i].guest, &err);
+            if (!probe_usernet_forwarded(usernet, j->meta.ports[i].host))
+                rc = c->ops->forward(c->v, j->name, j->netdev, j->meta.ports[i].host,
+                                     j->meta.ports[i].guest, &err);
         break;
+    }
     }
     if (rc < 0)
         return err_to_msg(&err, errmsg);
@@ -1012,7 +1023,7 @@ static void
 apply_domain(struct controller *c, const struct virt_domain *d)
 {
     struct replica *r = rep_find(c, d->name);
-    bool ready;
+    bool ready, adopted_at_start = false;
     enum replica_phase phase = controller_phase(d->state, d->reason, &ready);
 
     if (!r) {
@@ -1021,6 +1032,7 @@ apply_domain(struct controller *c, const struct virt_domain *d)
         /* A replica that was Ready before vmirsd restarted stays Ready
          * until its readiness probe says otherwise, as it would have. */
         r->was_ready = !c->listed && c->store && store_replica_ready(c->store, d->name) == 1;
+        adopted_at_start = !c->listed;
     }
     dommeta_free(&r->meta);
     r->meta = (struct dommeta){0};
@@ -1041,6 +1053,10 @@ apply_domain(struct controller *c, const struct virt_domain *d)
         rep_set_phase(c, r, phase, ready);
     else
         rep_store(c, r);
+    /* vmirsd may have died between a create and its forwards. */
+    if (adopted_at_start && r->meta.nports && phase == PHASE_RUNNING &&
+        strcmp(c->conf->network, "user") == 0)
+        start_forward(c, r);
     mark_replica_dirty(c, r);
 }
 

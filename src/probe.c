@@ -175,8 +175,9 @@ probe_port_number(const struct int_or_str *port, const struct vmi_spec *spec)
     return 0;
 }
 
-bool
-probe_usernet_established(const char *usernet, unsigned host_port)
+/* A connection (or forward) through host_port in state, in the text. */
+static bool
+usernet_has(const char *usernet, unsigned host_port, const char *want)
 {
     cleanup_free char *copy = xstrdup(usernet ? usernet : "");
     char *save = NULL;
@@ -189,10 +190,22 @@ probe_usernet_established(const char *usernet, unsigned host_port)
         int fd;
 
         if (sscanf(line, " TCP[%63[^]]] %d %63s %u", state, &fd, src, &port) == 4 &&
-            port == host_port && strcmp(state, "ESTABLISHED") == 0)
+            port == host_port && strcmp(state, want) == 0)
             return true;
     }
     return false;
+}
+
+bool
+probe_usernet_forwarded(const char *usernet, unsigned host_port)
+{
+    return usernet_has(usernet, host_port, "HOST_FORWARD");
+}
+
+bool
+probe_usernet_established(const char *usernet, unsigned host_port)
+{
+    return usernet_has(usernet, host_port, "ESTABLISHED");
 }
 
 /* The monotonic clock in ms, for the worker's own deadlines. */

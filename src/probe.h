@@ -80,6 +80,9 @@ size_t probe_guest_ports(const struct vmi_spec *spec, unsigned *out, size_t max)
  * connection through the forward of host_port that the guest accepted. */
 bool probe_usernet_established(const char *usernet, unsigned host_port);
 
+/* Whether that text lists a forward of loopback host_port. */
+bool probe_usernet_forwarded(const char *usernet, unsigned host_port);
+
 /* httpGet runs on the loop (libuv TCP) against a->address:guest_port, or
  * the loopback host port forwarded to the guest's port; done gets 0 or -1
  * and why. (tcpSocket runs in a worker with probe_run: through a forward

@@ -76,6 +76,18 @@ wait_until "the tcpSocket probe of e2enetno reports the refusal" 120 sh -c \
     "\"$VMIRSCTL\" -c \"$T/vmirsd.conf\" events | grep -q 'Unhealthy .*virtualmachineinstance/e2enetno.*Readiness probe failed: connection closed: nothing listens on the port'" ||
     ctl events >&2
 row_is e2enetno "1 1 0" || fail "a tcpSocket probe on a port where nothing listens passed: $(ctl get vmirs)"
+# A forward lost while vmirsd is down (as when it dies between a create
+# and its forwards) is set up again when it restarts; the others are left
+# as they are.
+okdom=$(virsh -c "$URI" list --name | grep '^default_e2enetok')
+virsh -c "$URI" qemu-monitor-command "$okdom" --hmp "hostfwd_remove hostua-default tcp:127.0.0.1:$port" >/dev/null
+kill -KILL "$PID"
+wait "$PID" 2>/dev/null
+curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && fail "the forward was not removed"
+"$VMIRSD" -c "$T/vmirsd.conf" >>"$T/vmirsd.log" 2>&1 &
+PID=$!
+wait_until "the forward is back after the restart" 60 curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$port/"
+ctl events | grep -q FailedPortForward && fail "a restart failed to forward: $(ctl events | grep FailedPortForward)"
 rm "$T/spool/e2enetok.yaml" "$T/spool/e2enetno.yaml"
 wait_until "the replicas are gone" 120 sh -c "! virsh -c $URI list --name | grep -q '^default_e2enet'"
 finish

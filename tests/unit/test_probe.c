@@ -315,6 +315,8 @@ test_usernet(void **state)
     assert_false(probe_usernet_established(text, 31501));
     assert_false(probe_usernet_established(text, 31502));
     assert_false(probe_usernet_established("", 31500));
+    assert_true(probe_usernet_forwarded(text, 31501));
+    assert_false(probe_usernet_forwarded(text, 31502));
 }
 
 /* A fake libvirt for tcpSocket: "info usernet" answers with a canned state. */
