@@ -80,6 +80,10 @@ struct rs {
      * nobody else adopts them. */
     bool frozen;
     char *file;
+    /* What rs_store last wrote: a pass that changes none of it writes
+     * nothing (each write is WAL pages). A spool change clears stored. */
+    bool stored;
+    int64_t stored_desired, stored_replicas, stored_ready;
     int64_t grace_ms; /* terminationGracePeriodSeconds of the spec last in force */
 };
 
@@ -1476,8 +1480,7 @@ rs_failure(struct controller *c, const struct rs *s, const char *reason, const c
 
 /* The replica set's row: what the spool says and the status of this pass. */
 static void
-rs_store(struct controller *c, const struct rs *s, int64_t desired,
-         const struct reconcile_result *res)
+rs_store(struct controller *c, struct rs *s, int64_t desired, const struct reconcile_result *res)
 {
     const struct kobj *o;
     const struct desired_file *f;
@@ -1485,6 +1488,13 @@ rs_store(struct controller *c, const struct rs *s, int64_t desired,
 
     if (!c->store || !s->spec)
         return;
+    if (s->stored && s->stored_desired == desired && s->stored_replicas == res->replicas &&
+        s->stored_ready == res->ready_replicas)
+        return;
+    s->stored = true;
+    s->stored_desired = desired;
+    s->stored_replicas = res->replicas;
+    s->stored_ready = res->ready_replicas;
     o = desired_find(&c->desired, KOBJ_VMIRS, s->namespace, s->name);
     f = o ? desired_file_of(&c->desired, o) : NULL;
     labels = store_labels_json(&s->spec->metadata.labels);
@@ -1930,6 +1940,7 @@ controller_files_settled(struct controller *c)
     /* Point every set at its spec in force, add new sets, mark removed. */
     for (size_t i = 0; i < c->nsets; i++) {
         c->sets[i]->spec = NULL;
+        c->sets[i]->stored = false; /* the file may have changed: write the row again */
     }
     for (size_t i = 0; i < c->desired.nobjs; i++) {
         const struct desired_obj *o = &c->desired.objs[i];

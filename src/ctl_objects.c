@@ -129,24 +129,36 @@ rs_conditions(struct store *s, const char *uid)
     return list;
 }
 
+/* A query whose ?1 is a namespace and ?2 a name, each NULL for any. */
+static sqlite3_stmt *
+query_filtered(struct store *s, const char *sql, const char *ns, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (store_prepare(s, sql, &st, NULL) < 0)
+        return NULL;
+    if (ns)
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    if (name && sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    return st;
+}
+
 json_t *
 ctl_vmirs_list(struct store *s, const char *ns, const char *name)
 {
     sqlite3_stmt *st = NULL;
     json_t *items = json_array();
 
-    if (store_prepare(s,
-                      "SELECT uid, namespace, name, api_version, labels, annotations, spec, "
-                      "label_selector, generation, observed_generation, desired, replicas, "
-                      "ready_replicas, created_ms FROM replica_sets "
-                      "WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR name = ?2) "
-                      "ORDER BY namespace, name",
-                      &st, NULL) < 0)
+    st = query_filtered(s,
+                        "SELECT uid, namespace, name, api_version, labels, annotations, spec, "
+                        "label_selector, generation, observed_generation, desired, replicas, "
+                        "ready_replicas, created_ms FROM replica_sets "
+                        "WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR name = ?2) "
+                        "ORDER BY namespace, name",
+                        ns, name);
+    if (!st)
         return items;
-    if (ns)
-        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
-    if (name)
-        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object(), *meta = json_object(), *status = json_object();
         json_t *labels = col_json(st, 4), *annotations = col_json(st, 5), *spec = col_json(st, 6);
@@ -220,16 +232,15 @@ ctl_vmi_list(struct store *s, const char *ns, const struct selector *sel)
     char host[256] = "localhost";
 
     gethostname(host, sizeof(host) - 1);
-    if (store_prepare(s,
-                      "SELECT r.domain, r.namespace, r.vmi_name, r.vmi_uid, r.rs_uid, r.labels, "
-                      "r.template_hash, r.phase, r.ready, r.created_ms, r.ready_ms, rs.name, "
-                      "rs.template_hash, r.ports FROM replicas r LEFT JOIN replica_sets rs ON "
-                      "rs.uid = r.rs_uid WHERE (?1 IS NULL OR r.namespace = ?1) "
-                      "ORDER BY r.namespace, r.vmi_name",
-                      &st, NULL) < 0)
+    st = query_filtered(s,
+                        "SELECT r.domain, r.namespace, r.vmi_name, r.vmi_uid, r.rs_uid, r.labels, "
+                        "r.template_hash, r.phase, r.ready, r.created_ms, r.ready_ms, rs.name, "
+                        "rs.template_hash, r.ports FROM replicas r LEFT JOIN replica_sets rs ON "
+                        "rs.uid = r.rs_uid WHERE (?1 IS NULL OR r.namespace = ?1) "
+                        "ORDER BY r.namespace, r.vmi_name",
+                        ns, NULL);
+    if (!st)
         return items;
-    if (ns)
-        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
         json_t *o, *meta, *status, *labels = col_json(st, 5), *annotations, *cond;
         struct labels l = {0};
@@ -301,16 +312,13 @@ ctl_event_list(struct store *s, const char *ns, const char *name)
     sqlite3_stmt *st = NULL;
     json_t *items = json_array();
 
-    if (store_prepare(s,
-                      "SELECT id, namespace, kind, name, uid, type, reason, message, source, "
-                      "count, first_ms, last_ms FROM events WHERE (?1 IS NULL OR namespace = ?1) "
-                      "AND (?2 IS NULL OR name = ?2) ORDER BY last_ms, id",
-                      &st, NULL) < 0)
+    st = query_filtered(s,
+                        "SELECT id, namespace, kind, name, uid, type, reason, message, source, "
+                        "count, first_ms, last_ms FROM events WHERE (?1 IS NULL OR namespace = ?1) "
+                        "AND (?2 IS NULL OR name = ?2) ORDER BY last_ms, id",
+                        ns, name);
+    if (!st)
         return items;
-    if (ns)
-        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
-    if (name)
-        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object(), *meta = json_object(), *obj = json_object();
         cleanup_free char *ename =

@@ -91,9 +91,7 @@ static const char *const migrations[] = {
 enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
-    ST_RS_GET,
-    ST_RS_INSERT,
-    ST_RS_UPDATE,
+    ST_RS_UPSERT,
     ST_RS_DELETE,
     ST_COND_DELETE_ALL,
     ST_COND_UPSERT,
@@ -111,15 +109,20 @@ enum stmt_id {
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [ST_RS_GET] = "SELECT spec, generation FROM replica_sets WHERE uid = ?1",
-    [ST_RS_INSERT] =
+    /* Every spec change is a new generation, observed at once: the
+     * controller acts on a spec in the same pass that records it. (In an
+     * UPDATE every right-hand side sees the row as it was.) */
+    [ST_RS_UPSERT] =
         "INSERT INTO replica_sets (uid, namespace, name, api_version, file, labels, annotations, "
         "spec, label_selector, desired, replicas, ready_replicas, created_ms, template_hash) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    [ST_RS_UPDATE] = "UPDATE replica_sets SET api_version = ?2, file = ?3, labels = ?4, "
-                     "annotations = ?5, spec = ?6, label_selector = ?7, desired = ?8, "
-                     "replicas = ?9, ready_replicas = ?10, generation = ?11, "
-                     "observed_generation = ?11, template_hash = ?12 WHERE uid = ?1",
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+        "ON CONFLICT (uid) DO UPDATE SET api_version = excluded.api_version, "
+        "file = excluded.file, labels = excluded.labels, annotations = excluded.annotations, "
+        "label_selector = excluded.label_selector, desired = excluded.desired, "
+        "replicas = excluded.replicas, ready_replicas = excluded.ready_replicas, "
+        "template_hash = excluded.template_hash, "
+        "generation = generation + (spec IS NOT excluded.spec), "
+        "observed_generation = generation + (spec IS NOT excluded.spec), spec = excluded.spec",
     [ST_RS_DELETE] = "DELETE FROM replica_sets WHERE uid = ?1",
     [ST_COND_DELETE_ALL] = "DELETE FROM conditions WHERE rs_uid = ?1",
     [ST_COND_UPSERT] =
@@ -398,67 +401,40 @@ store_close(struct store *s)
 void
 store_put_rs(struct store *s, const struct store_rs *rs, int64_t now_ms)
 {
-    sqlite3_stmt *st = stmt(s, ST_RS_GET);
-    int64_t generation = 0;
-    bool found = false, same_spec = false;
+    sqlite3_stmt *st = stmt(s, ST_RS_UPSERT);
 
     bind_text(st, 1, rs->uid);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *spec = (const char *) sqlite3_column_text(st, 0);
+    bind_text(st, 2, rs->namespace);
+    bind_text(st, 3, rs->name);
+    bind_text(st, 4, rs->api_version);
+    bind_text(st, 5, rs->file);
+    bind_text(st, 6, rs->labels_json ? rs->labels_json : "{}");
+    bind_text(st, 7, rs->annotations_json ? rs->annotations_json : "{}");
+    bind_text(st, 8, rs->spec_json ? rs->spec_json : "{}");
+    bind_text(st, 9, rs->label_selector ? rs->label_selector : "");
+    sqlite3_bind_int64(st, 10, rs->desired);
+    sqlite3_bind_int64(st, 11, rs->replicas);
+    sqlite3_bind_int64(st, 12, rs->ready_replicas);
+    sqlite3_bind_int64(st, 13, now_ms);
+    bind_text(st, 14, rs->template_hash ? rs->template_hash : "");
+    step_done(s, st);
+}
 
-        found = true;
-        same_spec = spec && streq0(spec, rs->spec_json);
-        generation = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (!found) {
-        st = stmt(s, ST_RS_INSERT);
-        bind_text(st, 1, rs->uid);
-        bind_text(st, 2, rs->namespace);
-        bind_text(st, 3, rs->name);
-        bind_text(st, 4, rs->api_version);
-        bind_text(st, 5, rs->file);
-        bind_text(st, 6, rs->labels_json ? rs->labels_json : "{}");
-        bind_text(st, 7, rs->annotations_json ? rs->annotations_json : "{}");
-        bind_text(st, 8, rs->spec_json ? rs->spec_json : "{}");
-        bind_text(st, 9, rs->label_selector ? rs->label_selector : "");
-        sqlite3_bind_int64(st, 10, rs->desired);
-        sqlite3_bind_int64(st, 11, rs->replicas);
-        sqlite3_bind_int64(st, 12, rs->ready_replicas);
-        sqlite3_bind_int64(st, 13, now_ms);
-        bind_text(st, 14, rs->template_hash ? rs->template_hash : "");
-        step_done(s, st);
-        return;
-    }
-    st = stmt(s, ST_RS_UPDATE);
-    bind_text(st, 1, rs->uid);
-    bind_text(st, 2, rs->api_version);
-    bind_text(st, 3, rs->file);
-    bind_text(st, 4, rs->labels_json ? rs->labels_json : "{}");
-    bind_text(st, 5, rs->annotations_json ? rs->annotations_json : "{}");
-    bind_text(st, 6, rs->spec_json ? rs->spec_json : "{}");
-    bind_text(st, 7, rs->label_selector ? rs->label_selector : "");
-    sqlite3_bind_int64(st, 8, rs->desired);
-    sqlite3_bind_int64(st, 9, rs->replicas);
-    sqlite3_bind_int64(st, 10, rs->ready_replicas);
-    /* Every spec change is a new generation, observed at once: the
-     * controller acts on a spec in the same pass that records it. */
-    sqlite3_bind_int64(st, 11, same_spec ? generation : generation + 1);
-    bind_text(st, 12, rs->template_hash ? rs->template_hash : "");
+/* A statement whose one parameter is key, run to its end. */
+static void
+run_keyed(struct store *s, enum stmt_id id, const char *key)
+{
+    sqlite3_stmt *st = stmt(s, id);
+
+    bind_text(st, 1, key);
     step_done(s, st);
 }
 
 void
 store_delete_rs(struct store *s, const char *uid)
 {
-    sqlite3_stmt *st = stmt(s, ST_RS_DELETE);
-
-    bind_text(st, 1, uid);
-    step_done(s, st);
-    st = stmt(s, ST_COND_DELETE_ALL);
-    bind_text(st, 1, uid);
-    step_done(s, st);
+    run_keyed(s, ST_RS_DELETE, uid);
+    run_keyed(s, ST_COND_DELETE_ALL, uid);
 }
 
 void
@@ -537,13 +513,8 @@ store_replica_ready(struct store *s, const char *domain)
 void
 store_delete_replica(struct store *s, const char *domain)
 {
-    sqlite3_stmt *st = stmt(s, ST_REP_DELETE);
-
-    bind_text(st, 1, domain);
-    step_done(s, st);
-    st = stmt(s, ST_TRANS_DELETE);
-    bind_text(st, 1, domain);
-    step_done(s, st);
+    run_keyed(s, ST_REP_DELETE, domain);
+    run_keyed(s, ST_TRANS_DELETE, domain);
 }
 
 void

@@ -457,6 +457,33 @@ virt_op_set_meta(struct virt *v, const char *name, const struct dommeta *m, stru
     return rc;
 }
 
+/* A connection and the domain name on it, for the calls that need the
+ * domain to exist: -1 with "gone" when it does not. Release with
+ * virt_domain_close. */
+static int
+virt_domain_open(struct virt *v, const char *name, struct virt_lease *l, virDomainPtr *dom,
+                 struct vmirs_err **err)
+{
+    int rc;
+
+    if (virt_acquire(v, l, err) < 0)
+        return -1;
+    rc = virt_lookup(l->conn, name, dom, err);
+    if (rc > 0)
+        return 0;
+    if (rc == 0)
+        err_set(err, 0, "domain `%s` is gone", name);
+    virt_release(v, l);
+    return -1;
+}
+
+static void
+virt_domain_close(struct virt *v, struct virt_lease *l, virDomainPtr dom)
+{
+    virDomainFree(dom);
+    virt_release(v, l);
+}
+
 static int
 virt_op_agent(struct virt *v, const char *name, const char *cmd, int timeout_s, char **reply,
               struct vmirs_err **err)
@@ -466,18 +493,28 @@ virt_op_agent(struct virt *v, const char *name, const char *cmd, int timeout_s, 
     int rc;
 
     *reply = NULL;
-    if (virt_acquire(v, &l, err) < 0)
+    if (virt_domain_open(v, name, &l, &dom, err) < 0)
         return -1;
-    rc = virt_lookup(l.conn, name, &dom, err);
-    if (rc == 0)
-        rc = err_set(err, 0, "domain `%s` is gone", name);
-    else if (rc > 0) {
-        /* libvirt-qemu: the guest agent's channel, with a timeout. */
-        *reply = virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
-        rc = *reply ? 0 : virt_error(err, "guest agent of `%s`", name);
-        virDomainFree(dom);
-    }
-    virt_release(v, &l);
+    /* libvirt-qemu: the guest agent's channel, with a timeout. */
+    *reply = virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
+    rc = *reply ? 0 : virt_error(err, "guest agent of `%s`", name);
+    virt_domain_close(v, &l, dom);
+    return rc;
+}
+
+static int
+virt_op_hmp(struct virt *v, const char *name, const char *cmd, char **out, struct vmirs_err **err)
+{
+    struct virt_lease l;
+    virDomainPtr dom;
+    int rc = 0;
+
+    *out = NULL;
+    if (virt_domain_open(v, name, &l, &dom, err) < 0)
+        return -1;
+    if (virDomainQemuMonitorCommand(dom, cmd, out, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0)
+        rc = virt_error(err, "monitor command `%s` on `%s`", cmd, name);
+    virt_domain_close(v, &l, dom);
     return rc;
 }
 
@@ -487,53 +524,16 @@ virt_op_forward(struct virt *v, const char *name, const char *netdev, unsigned h
 {
     cleanup_free char *cmd =
         xasprintf("hostfwd_add %s tcp:127.0.0.1:%u-:%u", netdev, host_port, guest_port);
-    struct virt_lease l;
-    virDomainPtr dom;
-    char *out = NULL;
-    int rc;
+    cleanup_free char *out = NULL;
 
-    if (virt_acquire(v, &l, err) < 0)
-        return -1;
-    rc = virt_lookup(l.conn, name, &dom, err);
-    if (rc == 0)
-        rc = err_set(err, 0, "domain `%s` is gone", name);
-    else if (rc > 0) {
-        rc = 0;
-        if (virDomainQemuMonitorCommand(dom, cmd, &out, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0)
-            rc = virt_error(err, "forward 127.0.0.1:%u to port %u of `%s`", host_port, guest_port,
-                            name);
-        else if (out && out[strspn(out, " \r\n")])
-            /* HMP answers nothing on success, the reason otherwise. */
-            rc = err_set(err, 0, "forward 127.0.0.1:%u to port %u of `%s`: %s", host_port,
-                         guest_port, name, out);
-        free(out);
-        virDomainFree(dom);
-    }
-    virt_release(v, &l);
-    return rc;
-}
-
-static int
-virt_op_hmp(struct virt *v, const char *name, const char *cmd, char **out, struct vmirs_err **err)
-{
-    struct virt_lease l;
-    virDomainPtr dom;
-    int rc;
-
-    *out = NULL;
-    if (virt_acquire(v, &l, err) < 0)
-        return -1;
-    rc = virt_lookup(l.conn, name, &dom, err);
-    if (rc == 0)
-        rc = err_set(err, 0, "domain `%s` is gone", name);
-    else if (rc > 0) {
-        rc = 0;
-        if (virDomainQemuMonitorCommand(dom, cmd, out, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0)
-            rc = virt_error(err, "monitor command `%s` on `%s`", cmd, name);
-        virDomainFree(dom);
-    }
-    virt_release(v, &l);
-    return rc;
+    if (virt_op_hmp(v, name, cmd, &out, err) < 0)
+        return err_wrap(err, "forward 127.0.0.1:%u to port %u of `%s`", host_port, guest_port,
+                        name);
+    /* HMP answers nothing on success, the reason otherwise. */
+    if (out && out[strspn(out, " \r\n")])
+        return err_set(err, 0, "forward 127.0.0.1:%u to port %u of `%s`: %s", host_port, guest_port,
+                       name, out);
+    return 0;
 }
 
 static int
@@ -542,29 +542,22 @@ virt_op_address(struct virt *v, const char *name, char **ipv4, struct vmirs_err 
     struct virt_lease l;
     virDomainPtr dom;
     virDomainInterfacePtr *ifaces = NULL;
-    int rc, n;
+    int rc = 0, n;
 
     *ipv4 = NULL;
-    if (virt_acquire(v, &l, err) < 0)
+    if (virt_domain_open(v, name, &l, &dom, err) < 0)
         return -1;
-    rc = virt_lookup(l.conn, name, &dom, err);
-    if (rc == 0)
-        rc = err_set(err, 0, "domain `%s` is gone", name);
-    else if (rc > 0) {
-        rc = 0;
-        n = virDomainInterfaceAddresses(dom, &ifaces, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0);
-        if (n < 0)
-            rc = virt_error(err, "addresses of `%s`", name);
-        for (int i = 0; i < n; i++) {
-            for (unsigned k = 0; k < ifaces[i]->naddrs && !*ipv4; k++)
-                if (ifaces[i]->addrs[k].type == VIR_IP_ADDR_TYPE_IPV4 && ifaces[i]->addrs[k].addr)
-                    *ipv4 = xstrdup(ifaces[i]->addrs[k].addr);
-            virDomainInterfaceFree(ifaces[i]);
-        }
-        free(ifaces);
-        virDomainFree(dom);
+    n = virDomainInterfaceAddresses(dom, &ifaces, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0);
+    if (n < 0)
+        rc = virt_error(err, "addresses of `%s`", name);
+    for (int i = 0; i < n; i++) {
+        for (unsigned k = 0; k < ifaces[i]->naddrs && !*ipv4; k++)
+            if (ifaces[i]->addrs[k].type == VIR_IP_ADDR_TYPE_IPV4 && ifaces[i]->addrs[k].addr)
+                *ipv4 = xstrdup(ifaces[i]->addrs[k].addr);
+        virDomainInterfaceFree(ifaces[i]);
     }
-    virt_release(v, &l);
+    free(ifaces);
+    virt_domain_close(v, &l, dom);
     return rc;
 }
 

@@ -7,46 +7,11 @@
 # READY returns to 3; after kill -9 vmirsctl still answers and a restart
 # loses no event; removing the manifest removes every replica and its
 # directory.
-. "$top_srcdir/tests/cli/lib.sh"
-URI=qemu:///system
-virsh -c "$URI" version >/dev/null 2>&1 || { echo "libvirtd (qemu:///system) is not running"; exit 77; }
-[ -d "$top_builddir/images/out/oci" ] || { echo "run make images first"; exit 99; }
-
-T=$(mktemp -d)
-chmod 0711 "$T"
-mkdir -p "$T/spool" "$T/state"
-cat >"$T/vmirsd.conf" <<CONF
-spool_dir = $T/spool
-state_dir = $T/state
-image_dir = $top_builddir/images/out
-libvirt_uri = $URI
-domain_type = ${VMIRS_E2E_DOMAIN_TYPE:-qemu}
-CONF
-VMIRSCTL="$top_builddir/src/vmirsctl"
-"$VMIRSD" -c "$T/vmirsd.conf" >"$T/vmirsd.log" 2>&1 &
-PID=$!
-ctl() { "$VMIRSCTL" -c "$T/vmirsd.conf" "$@"; }
+. "$top_srcdir/tests/e2e/lib.sh"
+e2e_start e2eweb
 # NAME DESIRED CURRENT READY of get vmirs.
 row_is() { [ "$(ctl get vmirs 2>/dev/null | awk '$1 == "e2eweb" {print $2, $3, $4}')" = "$1" ]; }
 creates() { ctl events e2eweb 2>/dev/null | grep -c 'SuccessfulCreate' || true; }
-cleanup() {
-    kill -TERM "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-    for d in $(virsh -c "$URI" list --name | grep '^default_e2eweb'); do virsh -c "$URI" destroy "$d" >/dev/null 2>&1; done
-    [ "$failures" -gt 0 ] && tail -40 "$T/vmirsd.log" >&2
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-wait_until() {
-    desc=$1 limit=$2
-    shift 2
-    end=$(($(date +%s) + limit))
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && { fail "timed out after ${limit}s waiting until $desc"; return 1; }
-        sleep 0.5
-    done
-}
 replicas() { virsh -c "$URI" list --name | grep '^default_e2eweb' || true; }
 count_is() { [ "$(replicas | grep -c .)" -eq "$1" ]; }
 pings() { virsh -c "$URI" qemu-agent-command "$1" '{"execute":"guest-ping"}' 2>/dev/null | grep -q '"return"'; }

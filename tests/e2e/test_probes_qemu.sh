@@ -4,44 +4,9 @@
 # that vmirsd forwards (hostfwd_add), an httpGet readinessProbe makes the
 # replica Ready, a tcpSocket livenessProbe keeps it alive, and a probe on
 # a port where nothing listens keeps another replica not Ready.
-. "$top_srcdir/tests/cli/lib.sh"
-URI=qemu:///system
-virsh -c "$URI" version >/dev/null 2>&1 || { echo "libvirtd (qemu:///system) is not running"; exit 77; }
-[ -d "$top_builddir/images/out/oci" ] || { echo "run make images first"; exit 99; }
-
-T=$(mktemp -d)
-chmod 0711 "$T"
-mkdir -p "$T/spool" "$T/state"
-cat >"$T/vmirsd.conf" <<CONF
-spool_dir = $T/spool
-state_dir = $T/state
-image_dir = $top_builddir/images/out
-libvirt_uri = $URI
-domain_type = ${VMIRS_E2E_DOMAIN_TYPE:-qemu}
-host_port_range = 31400-31499
-CONF
-VMIRSCTL="$top_builddir/src/vmirsctl"
-"$VMIRSD" -c "$T/vmirsd.conf" >"$T/vmirsd.log" 2>&1 &
-PID=$!
-cleanup() {
-    kill -TERM "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-    for d in $(virsh -c "$URI" list --name | grep '^default_e2enet'); do virsh -c "$URI" destroy "$d" >/dev/null 2>&1; done
-    [ "$failures" -gt 0 ] && tail -40 "$T/vmirsd.log" >&2
-    rm -rf "$T"
-}
-trap cleanup EXIT
-ctl() { "$VMIRSCTL" -c "$T/vmirsd.conf" "$@"; }
+. "$top_srcdir/tests/e2e/lib.sh"
+e2e_start e2enet "host_port_range = 31400-31499"
 row_is() { [ "$(ctl get vmirs 2>/dev/null | awk -v n="$1" '$1 == n {print $2, $3, $4}')" = "$2" ]; }
-wait_until() {
-    desc=$1 limit=$2
-    shift 2
-    end=$(($(date +%s) + limit))
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && { fail "timed out after ${limit}s waiting until $desc"; return 1; }
-        sleep 0.5
-    done
-}
 
 # manifest NAME PROBES: one replica of the test guest with these probe lines.
 manifest() {
