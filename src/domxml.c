@@ -94,6 +94,9 @@ write_os(struct xw *x, const struct domxml *d)
         if (d->nvram)
             xw_text(x, "nvram", d->nvram);
     }
+    xw_text(x, "kernel", d->kernel);
+    xw_text(x, "initrd", d->initrd);
+    xw_text(x, "cmdline", d->cmdline);
     xw_empty(x, "smbios", "mode", "sysinfo", NULL, NULL);
     xw_end(x);
 }
@@ -232,12 +235,29 @@ write_iface(struct xw *x, const struct domxml *d, const struct domxml_iface *i)
     xw_end(x);
 }
 
+/* virtiofs as libvirt 9.0 writes it: passthrough, QEMU's own virtiofsd. */
+static void
+write_filesystem(struct xw *x, const struct domxml *d, const struct domxml_fs *f)
+{
+    xw_start(x, "filesystem");
+    xw_attr(x, "type", "mount");
+    xw_attr(x, "accessmode", "passthrough");
+    xw_empty(x, "driver", "type", "virtiofs", "queue", "1024");
+    if (d->virtiofsd)
+        xw_empty(x, "binary", "path", d->virtiofsd, NULL, NULL);
+    xw_empty(x, "source", "dir", f->dir, NULL, NULL);
+    xw_empty(x, "target", "dir", f->tag, NULL, NULL);
+    xw_end(x);
+}
+
 static void
 write_devices(struct xw *x, const struct domxml *d)
 {
     xw_start(x, "devices");
     for (size_t i = 0; i < d->ndisks; i++)
         write_disk(x, &d->disks[i]);
+    for (size_t i = 0; i < d->nfilesystems; i++)
+        write_filesystem(x, d, &d->filesystems[i]);
     if (d->scsi_controller)
         xw_empty(x, "controller", "type", "scsi", "model", "virtio-scsi");
     for (size_t i = 0; i < d->nifaces; i++)
@@ -262,6 +282,16 @@ write_devices(struct xw *x, const struct domxml *d)
     xw_attr(x, "type", "unix");
     xw_empty(x, "target", "type", "virtio", "name", "org.qemu.guest_agent.0");
     xw_end(x);
+    if (d->rng) {
+        xw_start(x, "rng");
+        xw_attr(x, "model", "virtio");
+        xw_start(x, "backend");
+        xw_attr(x, "model", "random");
+        if (!x->failed && xmlTextWriterWriteString(x->w, X("/dev/urandom")) < 0)
+            x->failed = true;
+        xw_end(x);
+        xw_end(x);
+    }
     xw_start(x, "memballoon");
     xw_attr(x, "model", d->memballoon ? "virtio" : "none");
     if (d->memballoon)
@@ -331,6 +361,13 @@ domxml_build(const struct domxml *d, char **xml, struct vmirs_err **err)
             x.failed = true;
     }
     xw_end(&x);
+    if (d->nfilesystems) {
+        /* vhost-user (virtiofsd) needs the guest's memory shared. */
+        xw_start(&x, "memoryBacking");
+        xw_empty(&x, "source", "type", "memfd", NULL, NULL);
+        xw_empty(&x, "access", "mode", "shared", NULL, NULL);
+        xw_end(&x);
+    }
     xw_start(&x, "vcpu");
     xw_attr(&x, "placement", "static");
     if (!x.failed) {

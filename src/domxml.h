@@ -36,6 +36,12 @@ struct domxml_iface {
     const char *alias;
 };
 
+/* A directory shared with the guest through virtiofs (QEMU's virtiofsd). */
+struct domxml_fs {
+    const char *dir; /* on the host */
+    const char *tag; /* what the guest mounts: the volume name */
+};
+
 struct domxml {
     const char *type; /* "kvm", "qemu" or "test" */
     const char *name;
@@ -48,6 +54,8 @@ struct domxml {
     const char *machine;   /* "q35" */
     bool acpi, apic, smm;
     bool efi, secure_boot;
+    /* Direct kernel boot (firmware.kernelBoot): files on the host, or NULL. */
+    const char *kernel, *initrd, *cmdline;
     const char *nvram;        /* with efi: the replica's variable store */
     const char *clock_offset; /* "utc" or "timezone" */
     long long clock_adjustment;
@@ -58,7 +66,11 @@ struct domxml {
     bool scsi_controller;
     const struct domxml_iface *ifaces;
     size_t nifaces;
-    const char *network;    /* "user" or a libvirt network name */
+    const char *network;                 /* "user" or a libvirt network name */
+    const struct domxml_fs *filesystems; /* with them, memory is shared (memfd) */
+    size_t nfilesystems;
+    const char *virtiofsd;  /* the virtiofsd binary libvirt starts per filesystem */
+    bool rng;               /* a virtio RNG fed by /dev/urandom */
     const char *serial_log; /* file that keeps the serial console output, or NULL */
     bool serial_console;
     bool memballoon;

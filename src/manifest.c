@@ -141,6 +141,17 @@ on_document(struct yctx *c, yaml_node_t *root, void *opaque)
             ypath_pop(c, saved);
             return;
         }
+        if (c->api_level == YAPI_V1ALPHA2) {
+            size_t saved = ypath_push_key(c, "apiVersion");
+
+            /* The seed document is written in v1alpha2, so it stays
+             * accepted; a cluster would refuse the file. */
+            ywarning(c, ymap_get(c, root, "apiVersion", NULL),
+                     "kubevirt.io/v1alpha2 is accepted here, but current KubeVirt serves only "
+                     "kubevirt.io/v1 and kubevirt.io/v1alpha3: write kubevirt.io/v1 before "
+                     "applying this file to a cluster");
+            ypath_pop(c, saved);
+        }
         v = xcalloc(1, sizeof(*v));
         yschema_walk(c, root, &vmirs_schema, v);
         add_obj(f, c, root, KOBJ_VMIRS, v, &v->metadata, errors_before);

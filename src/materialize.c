@@ -12,12 +12,17 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "cloudinit.h"
 #include "domxml.h"
 #include "image.h"
 #include "seediso.h"
 #include "util.h"
 #include "vmi_parse.h"
 #include "volume.h"
+
+/* QEMU's own virtiofsd in Debian 12's QEMU 7.2 (not on libvirt's search
+ * path, which looks for the Rust one in /usr/libexec). */
+#define VIRTIOFSD_PATH "/usr/lib/qemu/virtiofsd"
 
 /* Debian's libvirt runs QEMU as this user (qemu.conf "user"). */
 #define QEMU_USER "libvirt-qemu"
@@ -141,9 +146,18 @@ struct plan_disk {
     char *alias;
 };
 
+/* A volume shared through virtiofs: a directory of its own. */
+struct plan_fs {
+    const struct volume *vol;
+    char *dir;
+};
+
 struct plan {
     struct plan_disk *disks;
     size_t ndisks;
+    struct plan_fs *fss;
+    size_t nfss;
+    char *kernel, *initrd; /* firmware.kernelBoot, extracted into the image cache */
     struct domxml_iface *ifaces;
     size_t nifaces;
     char **strings; /* owned strings the domxml input points into */
@@ -167,6 +181,11 @@ plan_free(struct plan *p)
         free(p->disks[i].alias);
     }
     free(p->disks);
+    for (size_t i = 0; i < p->nfss; i++)
+        free(p->fss[i].dir);
+    free(p->fss);
+    free(p->kernel);
+    free(p->initrd);
     free(p->ifaces);
     for (size_t i = 0; i < p->nstrings; i++)
         free(p->strings[i]);
@@ -230,13 +249,16 @@ plan_disks(struct plan *p, const struct vmi_spec *s)
         k->io = d->io == 1 ? "native" : d->io == 2 ? "threads" : NULL;
         k->alias = xasprintf("ua-%s", d->name);
     }
-    /* A volume without a disk gets a default one (sata disk), after them. */
+    /* A volume used by no disk and no filesystem gets a default disk
+     * (sata), after them; a filesystem's volume gets none, as in KubeVirt. */
     for (size_t i = 0; i < s->volumes.n; i++) {
         const struct volume *v = &s->volumes.v[i];
         bool used = false;
 
         for (size_t j = 0; j < dev->disks.n; j++)
             used = used || streq0(vmi_disk_volume_name(&dev->disks.v[j]), v->name);
+        for (size_t j = 0; j < dev->filesystems.n; j++)
+            used = used || streq0(dev->filesystems.v[j].name, v->name);
         if (used)
             continue;
         p->disks[p->ndisks] = (struct plan_disk){.name = v->name,
@@ -248,6 +270,33 @@ plan_disks(struct plan *p, const struct vmi_spec *s)
     }
     for (size_t i = 0; i < p->ndisks; i++)
         assign_target(p->disks[i].target, p->disks[i].bus, &vd, &sd);
+}
+
+static void
+plan_filesystems(struct plan *p, const struct vmi_spec *s, const char *dir)
+{
+    const struct devices *dev = &s->domain.devices;
+
+    p->fss = xcalloc(dev->filesystems.n ? dev->filesystems.n : 1, sizeof(*p->fss));
+    for (size_t i = 0; i < dev->filesystems.n; i++) {
+        struct plan_fs *f = &p->fss[p->nfss++];
+
+        f->vol = find_volume(s, dev->filesystems.v[i].name);
+        f->dir = xasprintf("%s/fs-%s", dir, dev->filesystems.v[i].name);
+    }
+}
+
+/* A MAC address as libvirt takes it: KubeVirt (net.ParseMAC) also
+ * accepts '-' between the groups, libvirt only ':'. */
+static char *
+mac_colons(const char *mac)
+{
+    char *m = xstrdup(mac);
+
+    for (char *c = m; *c; c++)
+        if (*c == '-')
+            *c = ':';
+    return m;
 }
 
 static void
@@ -270,7 +319,7 @@ plan_ifaces(struct plan *p, const struct vmi_spec *s)
         const struct iface *f = &dev->interfaces.v[i];
 
         p->ifaces[p->nifaces++] = (struct domxml_iface){
-            .mac = f->mac_address,
+            .mac = f->mac_address ? plan_keep(p, mac_colons(f->mac_address)) : NULL,
             .model = f->model ? f->model : "virtio",
             .boot_order = f->boot_order.set ? (unsigned) f->boot_order.v : 0,
             .alias = plan_keep(p, xasprintf("ua-%s", f->name)),
@@ -280,95 +329,133 @@ plan_ifaces(struct plan *p, const struct vmi_spec *s)
 
 /* ---- files ---- */
 
-static int
-decode_or_copy(const char *plain, const char *b64, char **out, size_t *len, const char *what,
-               struct vmirs_err **err)
+static const struct secret *
+objs_secret(void *opaque, const char *ns, const char *name)
 {
-    if (plain) {
-        *out = xstrdup(plain);
-        *len = strlen(plain);
-        return 0;
-    }
-    if (b64) {
-        if (base64_decode(b64, out, len) < 0)
-            return err_set(err, 0, "decode %s: not valid base64", what);
-        return 0;
-    }
-    *out = NULL;
-    *len = 0;
-    return 0;
+    const struct materialize_objects *objs = opaque;
+
+    return objs && objs->secret ? objs->secret(objs->opaque, ns, name) : NULL;
 }
 
 static int
-make_nocloud(const struct plan_disk *k, const struct vmi_spec *s, const struct replica_id *id,
-             struct vmirs_err **err)
+make_cloud_init(const struct plan_disk *k, const struct vmi_spec *s, const struct replica_id *id,
+                const struct materialize_objects *objs, struct vmirs_err **err)
 {
-    const struct cloud_init_src *ci = k->vol->cloud_init_nocloud;
-    cleanup_free char *ud = NULL, *nd = NULL;
-    size_t udl, ndl;
+    bool config_drive = k->vol->kind == VOL_CLOUD_INIT_CONFIG_DRIVE;
+    const struct cloud_init_src *ci =
+        config_drive ? k->vol->cloud_init_config_drive : k->vol->cloud_init_nocloud;
+    struct cloudinit_data data;
+    int rc;
 
-    if (decode_or_copy(ci->user_data, ci->user_data_base64, &ud, &udl, "userDataBase64", err) < 0 ||
-        decode_or_copy(ci->network_data, ci->network_data_base64, &nd, &ndl, "networkDataBase64",
-                       err) < 0)
+    if (cloudinit_resolve(ci, id->namespace, objs_secret, (void *) objs, &data, err) < 0)
         return -1;
-    return seediso_nocloud(k->source, id->firmware_uuid, s->hostname ? s->hostname : id->vmi_name,
-                           ud ? ud : "", udl, nd, ndl, err);
+    rc = cloudinit_write_seed(k->source, config_drive, id->firmware_uuid,
+                              s->hostname ? s->hostname : id->vmi_name, &data, err);
+    cloudinit_data_free(&data);
+    return rc;
+}
+
+/* The files of a configMap or secret volume, one per key; the data is
+ * borrowed from the object except for decoded binaryData. */
+struct object_files {
+    struct seediso_file *files;
+    size_t n;
+    char **decoded;
+    size_t ndecoded;
+    const char *label;
+};
+
+static void
+object_files_free(struct object_files *of)
+{
+    /* One slot per binaryData key; a key that failed to decode stays NULL. */
+    for (size_t i = 0; i < of->ndecoded; i++)
+        free(of->decoded[i]);
+    free(of->decoded);
+    free(of->files);
+    memset(of, 0, sizeof(*of));
+}
+
+static int
+object_files_collect(const struct volume *v, const struct replica_id *id,
+                     const struct materialize_objects *objs, struct object_files *of,
+                     struct vmirs_err **err)
+{
+    memset(of, 0, sizeof(*of));
+    if (v->config_map) {
+        const struct config_map *cm =
+            objs ? objs->config_map(objs->opaque, id->namespace, v->config_map->name) : NULL;
+
+        of->label = v->config_map->volume_label ? v->config_map->volume_label : "cfgdata";
+        if (!cm && !(v->config_map->optional.set && v->config_map->optional.v))
+            return err_set(err, 0, "ConfigMap \"%s/%s\" not found", id->namespace,
+                           v->config_map->name);
+        if (cm) {
+            of->files = xcalloc(cm->data.n + cm->binary_data.n, sizeof(*of->files));
+            of->decoded = xcalloc(cm->binary_data.n, sizeof(char *));
+            of->ndecoded = cm->binary_data.n;
+            for (size_t i = 0; i < cm->data.n; i++)
+                of->files[of->n++] = (struct seediso_file){cm->data.v[i].key, cm->data.v[i].value,
+                                                           strlen(cm->data.v[i].value)};
+            for (size_t i = 0; i < cm->binary_data.n; i++) {
+                size_t len = 0;
+
+                if (base64_decode(cm->binary_data.v[i].value, &of->decoded[i], &len) == 0)
+                    of->files[of->n++] =
+                        (struct seediso_file){cm->binary_data.v[i].key, of->decoded[i], len};
+            }
+        }
+    } else if (v->secret) {
+        const struct secret *se =
+            objs ? objs->secret(objs->opaque, id->namespace, v->secret->secret_name) : NULL;
+
+        of->label = v->secret->volume_label ? v->secret->volume_label : "cfgdata";
+        if (!se && !(v->secret->optional.set && v->secret->optional.v))
+            return err_set(err, 0, "Secret \"%s/%s\" not found", id->namespace,
+                           v->secret->secret_name);
+        if (se) {
+            of->files = xcalloc(se->items.n, sizeof(*of->files));
+            for (size_t i = 0; i < se->items.n; i++)
+                of->files[of->n++] = (struct seediso_file){se->items.v[i].key, se->items.v[i].value,
+                                                           se->items.v[i].len};
+        }
+    }
+    return 0;
 }
 
 static int
 make_config_iso(const struct plan_disk *k, const struct replica_id *id,
                 const struct materialize_objects *objs, struct vmirs_err **err)
 {
-    const struct volume *v = k->vol;
-    struct seediso_file *files = NULL;
-    char **decoded = NULL;
-    size_t n = 0, ndecoded = 0;
-    const char *label;
+    struct object_files of;
+    int rc = object_files_collect(k->vol, id, objs, &of, err);
+
+    if (rc == 0)
+        rc = seediso_write(k->source, of.label, of.files, of.n, err);
+    object_files_free(&of);
+    return rc;
+}
+
+/* A virtiofs volume's directory: the object's keys as files (0400: the
+ * guest sees them through virtiofsd, which runs as root), or empty for
+ * an emptyDisk. Key names were validated as file names. */
+static int
+make_fs_dir(const struct plan_fs *f, const struct replica_id *id,
+            const struct materialize_objects *objs, struct vmirs_err **err)
+{
+    struct object_files of;
     int rc;
 
-    if (v->config_map) {
-        const struct config_map *cm =
-            objs ? objs->config_map(objs->opaque, id->namespace, v->config_map->name) : NULL;
+    if (mkdir(f->dir, 0700) < 0)
+        return err_set(err, errno, "create directory %s", f->dir);
+    rc = object_files_collect(f->vol, id, objs, &of, err);
+    for (size_t i = 0; rc == 0 && i < of.n; i++) {
+        cleanup_free char *path = xasprintf("%s/%s", f->dir, of.files[i].name);
 
-        label = v->config_map->volume_label ? v->config_map->volume_label : "cfgdata";
-        if (!cm && !(v->config_map->optional.set && v->config_map->optional.v))
-            return err_set(err, 0, "ConfigMap \"%s/%s\" not found", id->namespace,
-                           v->config_map->name);
-        if (cm) {
-            files = xcalloc(cm->data.n + cm->binary_data.n, sizeof(*files));
-            decoded = xcalloc(cm->binary_data.n, sizeof(char *));
-            ndecoded = cm->binary_data.n;
-            for (size_t i = 0; i < cm->data.n; i++)
-                files[n++] = (struct seediso_file){cm->data.v[i].key, cm->data.v[i].value,
-                                                   strlen(cm->data.v[i].value)};
-            for (size_t i = 0; i < cm->binary_data.n; i++) {
-                size_t len = 0;
-
-                if (base64_decode(cm->binary_data.v[i].value, &decoded[i], &len) == 0)
-                    files[n++] = (struct seediso_file){cm->binary_data.v[i].key, decoded[i], len};
-            }
-        }
-    } else {
-        const struct secret *se =
-            objs ? objs->secret(objs->opaque, id->namespace, v->secret->secret_name) : NULL;
-
-        label = v->secret->volume_label ? v->secret->volume_label : "cfgdata";
-        if (!se && !(v->secret->optional.set && v->secret->optional.v))
-            return err_set(err, 0, "Secret \"%s/%s\" not found", id->namespace,
-                           v->secret->secret_name);
-        if (se) {
-            files = xcalloc(se->items.n, sizeof(*files));
-            for (size_t i = 0; i < se->items.n; i++)
-                files[n++] = (struct seediso_file){se->items.v[i].key, se->items.v[i].value,
-                                                   se->items.v[i].len};
-        }
+        if (write_file_atomic(path, of.files[i].data, of.files[i].len, 0400) < 0)
+            rc = err_set(err, errno, "write %s", path);
     }
-    rc = seediso_write(k->source, label, files, n, err);
-    /* One slot per binaryData key; a key that failed to decode stays NULL. */
-    for (size_t i = 0; i < ndecoded; i++)
-        free(decoded[i]);
-    free(decoded);
-    free(files);
+    object_files_free(&of);
     return rc;
 }
 
@@ -432,10 +519,11 @@ plan_files(struct plan *p, const struct vmirs_conf *conf, const struct vmi_spec 
                                               err);
             break;
         case VOL_CLOUD_INIT_NOCLOUD:
+        case VOL_CLOUD_INIT_CONFIG_DRIVE:
             k->source = xasprintf("%s/%s.iso", dir, v->name);
             k->format = "raw";
             if (!dry_run)
-                rc = make_nocloud(k, s, id, err);
+                rc = make_cloud_init(k, s, id, objs, err);
             break;
         case VOL_CONFIG_MAP:
         case VOL_SECRET:
@@ -450,6 +538,46 @@ plan_files(struct plan *p, const struct vmirs_conf *conf, const struct vmi_spec 
         if (rc < 0)
             return err_wrap(err, "volume `%s`", v->name);
     }
+    for (size_t i = 0; i < p->nfss && !dry_run; i++)
+        if (make_fs_dir(&p->fss[i], id, objs, err) < 0)
+            return err_wrap(err, "volume `%s`", p->fss[i].vol->name);
+    return 0;
+}
+
+/* One file of a kernelBoot container image, extracted once per image
+ * digest into the image cache, as a containerDisk's disk is. */
+static int
+resolve_boot_file(const struct vmirs_conf *conf, const struct materialize_objects *objs,
+                  const char *image, const char *path, char **out, struct vmirs_err **err)
+{
+    cleanup_free char *cache = xasprintf("%s/cache", conf->state_dir);
+    struct image_disk img = {0};
+
+    if (image_resolve(conf->image_dir, cache, image, path, &img, err) < 0)
+        return -1;
+    if (objs && objs->image_used)
+        objs->image_used(objs->opaque, &img);
+    *out = steal_ptr(&img.path);
+    image_disk_free(&img);
+    return 0;
+}
+
+static int
+plan_kernel(struct plan *p, const struct vmirs_conf *conf, const struct vmi_spec *s,
+            const struct materialize_objects *objs, struct vmirs_err **err)
+{
+    const struct firmware *fw = s->domain.firmware;
+    const struct kernel_boot_container *k =
+        fw && fw->kernel_boot ? fw->kernel_boot->container : NULL;
+
+    if (!k)
+        return 0;
+    if (k->kernel_path &&
+        resolve_boot_file(conf, objs, k->image, k->kernel_path, &p->kernel, err) < 0)
+        return err_wrap(err, "firmware.kernelBoot kernelPath");
+    if (k->initrd_path &&
+        resolve_boot_file(conf, objs, k->image, k->initrd_path, &p->initrd, err) < 0)
+        return err_wrap(err, "firmware.kernelBoot initrdPath");
     return 0;
 }
 
@@ -498,6 +626,7 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
         d->firmware && d->firmware->bootloader ? d->firmware->bootloader->efi : NULL;
     cleanup_free char *dir = NULL, *nvram = NULL, *serial_log = NULL;
     struct domxml_disk *xdisks = NULL;
+    struct domxml_fs *xfss = NULL;
     struct plan p = {0};
     struct domxml x = {0};
     int rc = -1;
@@ -514,8 +643,10 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
         return err_wrap(err, "replica `%s`", id->domain_name);
 
     plan_disks(&p, s);
+    plan_filesystems(&p, s, dir);
     plan_ifaces(&p, s);
-    if (plan_files(&p, conf, s, id, objs, dir, dry_run, err) < 0) {
+    if (plan_kernel(&p, conf, s, objs, err) < 0 ||
+        plan_files(&p, conf, s, id, objs, dir, dry_run, err) < 0) {
         err_wrap(err, "replica `%s`", id->domain_name);
         goto out;
     }
@@ -563,6 +694,19 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
     }
     x.disks = xdisks;
     x.ndisks = p.ndisks;
+    xfss = xcalloc(p.nfss ? p.nfss : 1, sizeof(*xfss));
+    for (size_t i = 0; i < p.nfss; i++)
+        xfss[i] = (struct domxml_fs){.dir = p.fss[i].dir, .tag = p.fss[i].vol->name};
+    x.filesystems = xfss;
+    x.nfilesystems = p.nfss;
+    x.virtiofsd = VIRTIOFSD_PATH;
+    x.rng = d->devices.rng != NULL;
+    x.kernel = p.kernel;
+    x.initrd = p.initrd;
+    x.cmdline =
+        p.kernel && d->firmware->kernel_boot->kernel_args && *d->firmware->kernel_boot->kernel_args
+            ? d->firmware->kernel_boot->kernel_args
+            : NULL;
     x.ifaces = p.ifaces;
     x.nifaces = p.nifaces;
     x.network = conf->network;
@@ -594,6 +738,7 @@ out:
         err_free(&ignored);
     }
     free(xdisks);
+    free(xfss);
     plan_free(&p);
     return rc;
 }

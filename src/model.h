@@ -163,10 +163,25 @@ struct bootloader {
     struct efi *efi;
 };
 
+/* firmware.kernelBoot: a kernel and an initrd taken from a container
+ * image (like a containerDisk's disk) and booted directly. */
+struct kernel_boot_container {
+    char *image;
+    char *kernel_path;
+    char *initrd_path;
+    char *image_pull_policy;
+};
+
+struct kernel_boot {
+    char *kernel_args;
+    struct kernel_boot_container *container;
+};
+
 struct firmware {
     char *uuid;
     char *serial;
     struct bootloader *bootloader;
+    struct kernel_boot *kernel_boot;
 };
 
 struct clock_utc {
@@ -182,9 +197,19 @@ struct machine {
     char *type;
 };
 
+/* devices.filesystems[]: a volume shared with the guest through virtiofs
+ * (tag = the volume name) instead of a disk. */
+struct filesystem {
+    char *name;
+    struct empty_binding *virtiofs;
+    struct src_pos pos;
+};
+
 struct devices {
     ARRAY_OF(struct disk) disks;
     ARRAY_OF(struct iface) interfaces;
+    ARRAY_OF(struct filesystem) filesystems;
+    struct empty_binding *rng; /* present: a virtio RNG fed by /dev/urandom */
     struct opt_bool autoattach_pod_interface;
     struct opt_bool autoattach_serial_console;
     struct opt_bool autoattach_mem_balloon;
@@ -210,11 +235,20 @@ struct container_disk_src {
     char *image_pull_policy;
 };
 
+/* A LocalObjectReference: a Secret in the VMIRS's namespace. */
+struct local_ref {
+    char *name;
+    struct src_pos pos;
+};
+
+/* cloudInitNoCloud and cloudInitConfigDrive share their fields. */
 struct cloud_init_src {
     char *user_data;
     char *user_data_base64;
     char *network_data;
     char *network_data_base64;
+    struct local_ref *secret_ref;              /* user data from a Secret */
+    struct local_ref *network_data_secret_ref; /* network data from a Secret */
 };
 
 struct empty_disk_src {
@@ -252,6 +286,7 @@ enum volume_kind {
     VOL_EPHEMERAL,
     VOL_CONFIG_MAP,
     VOL_SECRET,
+    VOL_CLOUD_INIT_CONFIG_DRIVE,
 };
 
 struct volume {
@@ -259,6 +294,7 @@ struct volume {
     enum volume_kind kind; /* set by validation from the one source given */
     struct container_disk_src *container_disk;
     struct cloud_init_src *cloud_init_nocloud;
+    struct cloud_init_src *cloud_init_config_drive;
     struct empty_disk_src *empty_disk;
     struct ephemeral_src *ephemeral;
     struct config_map_src *config_map;

@@ -113,22 +113,74 @@ seediso_check_label(const char *path, const char *label, struct vmirs_err **err)
                    path, q, SEEDISO_LABEL_MAX);
 }
 
+/* One component of a file's path in the image. */
+static bool
+seediso_component_ok(const char *s, size_t len)
+{
+    return len >= 1 && len <= SEEDISO_NAME_MAX && strspn(s, SEEDISO_NAME_CHARS) >= len &&
+           !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
+}
+
 static int
 seediso_check_name(const char *path, const char *name, struct vmirs_err **err)
 {
     size_t len = name ? strlen(name) : 0;
     cleanup_free char *q = NULL;
+    bool ok = len > 0;
 
     if (len == 0)
         return err_set(err, 0, "write ISO `%s`: empty file name", path);
-    if (len <= SEEDISO_NAME_MAX && strspn(name, SEEDISO_NAME_CHARS) == len &&
-        strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+    for (const char *p = name; ok && *p;) {
+        size_t n = strcspn(p, "/");
+
+        ok = seediso_component_ok(p, n);
+        p += n;
+        if (*p == '/')
+            p++, ok = ok && *p;
+    }
+    if (ok)
         return 0;
     q = seediso_quote(name);
     return err_set(err, 0,
                    "write ISO `%s`: invalid file name `%s`: must be at most %d alphanumeric "
                    "characters, '-', '_' or '.', and not '.' or '..'",
                    path, q, SEEDISO_NAME_MAX);
+}
+
+/* The directory that holds *name (a path), made as needed; *name is
+ * left pointing at the last component. Called with seediso_lock held. */
+static int
+seediso_parent(const char *path, IsoDir *root, const char **name, IsoDir **out,
+               struct vmirs_err **err)
+{
+    IsoDir *dir = root;
+    const char *slash;
+
+    while ((slash = strchr(*name, '/'))) {
+        cleanup_free char *part = xstrndup(*name, (size_t) (slash - *name));
+        IsoNode *node = NULL;
+        int r = iso_dir_get_node(dir, part, &node);
+
+        if (r == 1 && iso_node_get_type(node) == LIBISO_DIR) {
+            dir = (IsoDir *) node;
+        } else if (r == 1) {
+            return err_set(err, 0, "write ISO `%s`: `%s` is a file and a directory", path, part);
+        } else {
+            IsoDir *made = NULL;
+
+            r = iso_tree_add_new_dir(dir, part, &made);
+            if (r < 0)
+                return err_set(err, 0, "write ISO `%s`: add directory `%s`: %s", path, part,
+                               iso_error_to_msg(r));
+            iso_node_set_mtime((IsoNode *) made, SEEDISO_EPOCH);
+            iso_node_set_atime((IsoNode *) made, SEEDISO_EPOCH);
+            iso_node_set_ctime((IsoNode *) made, SEEDISO_EPOCH);
+            dir = made;
+        }
+        *name = slash + 1;
+    }
+    *out = dir;
+    return 0;
 }
 
 /* Build the in-memory tree. Called with seediso_lock held. */
@@ -148,6 +200,13 @@ seediso_build(const char *path, const char *label, const struct seediso_file *fi
     for (size_t i = 0; i < n; i++) {
         IsoStream *stream = NULL;
         IsoFile *file = NULL;
+        const char *leaf = files[i].name;
+        IsoDir *parent = NULL;
+
+        if (seediso_parent(path, root, &leaf, &parent, err) < 0) {
+            iso_image_unref(image);
+            return -1;
+        }
         /* The memory stream takes ownership of a malloc'd copy; the caller's
          * buffer stays borrowed. Empty files still need a buffer. */
         unsigned char *copy = xmalloc(files[i].len ? files[i].len : 1);
@@ -161,7 +220,7 @@ seediso_build(const char *path, const char *label, const struct seediso_file *fi
             return err_set(err, 0, "write ISO `%s`: add `%s`: %s", path, files[i].name,
                            iso_error_to_msg(r));
         }
-        r = iso_tree_add_new_file(root, files[i].name, stream, &file);
+        r = iso_tree_add_new_file(parent, leaf, stream, &file);
         if (r < 0) {
             /* On failure the stream's reference is still ours. */
             iso_stream_unref(stream);
@@ -383,4 +442,50 @@ seediso_nocloud(const char *path, const char *instance_id, const char *hostname,
     if (network_config)
         files[n++] = (struct seediso_file){"network-config", network_config, network_config_len};
     return seediso_write(path, "cidata", files, n, err);
+}
+
+/* OpenStack's meta_data.json as KubeVirt writes it for a config drive
+ * (pkg/cloud-init: ConfigDriveMetadata, keys instance_id, hostname,
+ * uuid), built by jansson so that every value is escaped. */
+static char *
+seediso_meta_data_json(const char *path, const char *instance_id, const char *hostname,
+                       struct vmirs_err **err)
+{
+    json_t *obj = json_object();
+    json_t *id = json_string(instance_id), *host = json_string(hostname);
+    json_t *uuid = json_string(instance_id);
+    char *out = NULL;
+
+    if (!id || !host || !uuid)
+        err_set(err, 0, "write config drive `%s`: instance id or hostname missing or not UTF-8",
+                path);
+    else if (json_object_set(obj, "instance_id", id) < 0 ||
+             json_object_set(obj, "hostname", host) < 0 || json_object_set(obj, "uuid", uuid) < 0 ||
+             !(out = json_dumps(obj, JSON_COMPACT)))
+        err_set(err, 0, "write config drive `%s`: build meta_data.json", path);
+    json_decref(id);
+    json_decref(host);
+    json_decref(uuid);
+    json_decref(obj);
+    return out;
+}
+
+int
+seediso_config_drive(const char *path, const char *instance_id, const char *hostname,
+                     const char *user_data, size_t user_data_len, const char *network_data,
+                     size_t network_data_len, struct vmirs_err **err)
+{
+    cleanup_free char *meta = seediso_meta_data_json(path, instance_id, hostname, err);
+    struct seediso_file files[3];
+    size_t n = 0;
+
+    if (!meta)
+        return -1;
+    files[n++] = (struct seediso_file){"openstack/latest/meta_data.json", meta, strlen(meta)};
+    if (user_data)
+        files[n++] = (struct seediso_file){"openstack/latest/user_data", user_data, user_data_len};
+    if (network_data)
+        files[n++] = (struct seediso_file){"openstack/latest/network_data.json", network_data,
+                                           network_data_len};
+    return seediso_write(path, "config-2", files, n, err);
 }

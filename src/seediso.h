@@ -8,9 +8,11 @@
 
 #include "err.h"
 
-/* One file at the root of the image; data is borrowed. */
+/* One file of the image; data is borrowed. */
 struct seediso_file {
-    const char *name; /* [-._a-zA-Z0-9]+, not "." or "..", at most 255 bytes */
+    /* A path of '/'-separated components, each [-._a-zA-Z0-9]+, not "."
+     * or "..", at most 255 bytes; directories are made as needed. */
+    const char *name;
     const void *data;
     size_t len;
 };
@@ -28,6 +30,14 @@ int seediso_write(const char *path, const char *label, const struct seediso_file
 int seediso_nocloud(const char *path, const char *instance_id, const char *hostname,
                     const char *user_data, size_t user_data_len, const char *network_config,
                     size_t network_config_len, struct vmirs_err **err);
+
+/* The OpenStack config drive KubeVirt writes for cloudInitConfigDrive,
+ * label `config-2`: openstack/latest/meta_data.json (instance_id,
+ * hostname, uuid), user_data (when given) and network_data.json (when
+ * given). */
+int seediso_config_drive(const char *path, const char *instance_id, const char *hostname,
+                         const char *user_data, size_t user_data_len, const char *network_data,
+                         size_t network_data_len, struct vmirs_err **err);
 
 /* Release libisofs's process-wide state at exit; no seediso call may be
  * running. A later seediso call initialises it again. */

@@ -115,6 +115,40 @@ check_duplicates(struct manifest_file *files, size_t n, struct diag_list *diags)
     }
 }
 
+static bool
+secret_has_key(const struct secret *se, const char *a, const char *b)
+{
+    for (size_t i = 0; i < se->items.n; i++)
+        if (streq0(se->items.v[i].key, a) || streq0(se->items.v[i].key, b))
+            return true;
+    return false;
+}
+
+/* A cloud-init secretRef or networkDataSecretRef: the Secret should be in
+ * the spool and hold the key KubeVirt reads (userdata or userData,
+ * networkdata or networkData). Only names are reported, never data. */
+static void
+check_cloud_init_ref(struct manifest_file *files, size_t n, const char *path, const char *ns,
+                     size_t vi, const char *source, const char *field, const struct local_ref *r,
+                     const char *key, const char *key2, struct diag_list *diags)
+{
+    const struct kobj *o;
+
+    if (!r || !r->name)
+        return;
+    o = find_obj(files, n, KOBJ_SECRET, ns, r->name);
+    if (!o)
+        diag_add(diags, path, r->pos.line, r->pos.col, DIAG_WARNING,
+                 "spec.template.spec.volumes[%zu].%s.%s.name: Secret \"%s/%s\" is not defined in "
+                 "these files; replicas cannot start until it is",
+                 vi, source, field, ns, r->name);
+    else if (o->valid && !secret_has_key(o->u.secret, key, key2))
+        diag_add(diags, path, r->pos.line, r->pos.col, DIAG_WARNING,
+                 "spec.template.spec.volumes[%zu].%s.%s.name: Secret \"%s/%s\" has no key \"%s\" "
+                 "or \"%s\"; replicas cannot start until it has",
+                 vi, source, field, ns, r->name, key, key2);
+}
+
 static void
 check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
 {
@@ -145,6 +179,20 @@ check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
                              "is not defined "
                              "in these files; replicas cannot start until it is",
                              k, o->namespace, se->secret_name);
+                for (int cd = 0; cd < 2; cd++) {
+                    const struct cloud_init_src *ci =
+                        cd ? v->cloud_init_config_drive : v->cloud_init_nocloud;
+                    const char *source = cd ? "cloudInitConfigDrive" : "cloudInitNoCloud";
+
+                    if (!ci)
+                        continue;
+                    check_cloud_init_ref(files, n, files[i].path, o->namespace, k, source,
+                                         "secretRef", ci->secret_ref, "userdata", "userData",
+                                         diags);
+                    check_cloud_init_ref(files, n, files[i].path, o->namespace, k, source,
+                                         "networkDataSecretRef", ci->network_data_secret_ref,
+                                         "networkdata", "networkData", diags);
+                }
             }
         }
     }

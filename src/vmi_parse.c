@@ -17,10 +17,11 @@
  * same storage at once (the KubeVirt user guide's data-corruption warning). */
 #define SHARED_WRITABLE_REASON                                                                     \
     "writable shared storage in a replica set corrupts data: every replica would write the same "  \
-    "volume; use containerDisk, ephemeral, emptyDisk, cloudInitNoCloud, configMap or secret"
+    "volume; use containerDisk, ephemeral, emptyDisk, cloudInitNoCloud, cloudInitConfigDrive, "    \
+    "configMap or secret"
 #define UNSUPPORTED_VOLUME_REASON                                                                  \
     "this volume type is not supported by vmirsd; use containerDisk, ephemeral, emptyDisk, "       \
-    "cloudInitNoCloud, configMap or secret"
+    "cloudInitNoCloud, cloudInitConfigDrive, configMap or secret"
 #define UNSUPPORTED_BINDING_REASON                                                                 \
     "not supported by vmirsd: replicas use the host's user-mode network or a libvirt network; "    \
     "use "                                                                                         \
@@ -158,6 +159,18 @@ disk_check(struct yctx *c, yaml_node_t *map, void *obj)
     if (kinds > 1) {
         yerror(c, map, "Invalid value: only one of disk, cdrom and lun may be set");
         return;
+    }
+    /* KubeVirt maps a lun only onto a PersistentVolumeClaim or DataVolume
+     * (vmi-create-admitter.go, validateLunDisk), and vmirsd refuses both
+     * as writable shared storage: no lun can ever start here. */
+    if (d->lun) {
+        size_t saved = ypath_push_key(c, "lun");
+
+        yerror(c, ymap_get(c, map, "lun", NULL),
+               "Forbidden: a lun can only be mapped to a PersistentVolumeClaim or DataVolume "
+               "volume, which a replica set cannot use (writable shared storage); use disk or "
+               "cdrom");
+        ypath_pop(c, saved);
     }
     if (d->cdrom && d->cdrom->bus == BUS_VIRTIO &&
         ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", &k)) {
@@ -402,12 +415,20 @@ static const struct yschema resources_schema =
 static const struct yfield machine_fields[] = {
     F_STR(struct machine, "type", type),
 };
-/* KubeVirt's default emulatedMachines on amd64 are "q35*,pc-q35*". */
+/* KubeVirt's default emulatedMachines on amd64 are "q35*,pc-q35*". An
+ * empty type is the default: KubeVirt's mutator fills `machine.type == ""`
+ * with the cluster's default machine type, q35 on amd64
+ * (pkg/virt-api/webhooks/mutating-webhook/mutators/vmi-mutator.go,
+ * setDefaultMachineType), and its own examples used to be written so. */
 static void
 machine_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct machine *m = obj;
 
+    if (m->type && !*m->type) {
+        free(m->type);
+        m->type = NULL;
+    }
     if (m->type && strncmp(m->type, "q35", 3) != 0 && strncmp(m->type, "pc-q35", 6) != 0) {
         size_t saved = ypath_push_key(c, "type");
 
@@ -502,11 +523,80 @@ firmware_check(struct yctx *c, yaml_node_t *map, void *obj)
     }
 }
 
+/* KubeVirt's path rule for kernelPath and initrdPath (validatePath):
+ * absolute, without relative components. */
+static void
+check_image_path(struct yctx *c, yaml_node_t *map, const char *key, const char *path)
+{
+    if (!path || (path[0] == '/' && !strstr(path, "/../") && !strstr(path, "/./") &&
+                  !str_has_suffix(path, "/..") && !str_has_suffix(path, "/.")))
+        return;
+    size_t saved = ypath_push_key(c, key);
+
+    yerror(c, ymap_get(c, map, key, NULL),
+           "Invalid value: \"%s\": must be an absolute path to a file without relative components",
+           path);
+    ypath_pop(c, saved);
+}
+
+/* vmi-create-admitter.go, validateKernelBoot: an image, and at least one
+ * of the two paths. */
+static void
+kernel_boot_container_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct kernel_boot_container *k = obj;
+
+    if (!k->kernel_path && !k->initrd_path)
+        yerror(c, map,
+               "Required value: must be defined with at least one of the following: "
+               "kernelPath, initrdPath");
+    check_image_path(c, map, "kernelPath", k->kernel_path);
+    check_image_path(c, map, "initrdPath", k->initrd_path);
+}
+
+static const struct yfield kernel_boot_container_fields[] = {
+    F_STR(struct kernel_boot_container, "image", image, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+    F_STR(struct kernel_boot_container, "kernelPath", kernel_path, .flags = YFL_NONEMPTY),
+    F_STR(struct kernel_boot_container, "initrdPath", initrd_path, .flags = YFL_NONEMPTY),
+    F_ENUM(struct kernel_boot_container, "imagePullPolicy", image_pull_policy, pull_policy_names),
+    F_IGNORE("imagePullSecret"),
+};
+static const struct yschema kernel_boot_container_schema = YSCHEMA(
+    struct kernel_boot_container, kernel_boot_container_fields, NOPOS, kernel_boot_container_check);
+
+static void
+kernel_boot_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct kernel_boot *k = obj;
+
+    if (!k->container && k->kernel_args && *k->kernel_args) {
+        size_t saved = ypath_push_key(c, "kernelArgs");
+
+        yerror(c, ymap_get(c, map, "kernelArgs", NULL),
+               "Invalid value: kernel arguments cannot be provided without an external kernel");
+        ypath_pop(c, saved);
+    } else if (k->container && !k->container->kernel_path && k->kernel_args && *k->kernel_args) {
+        size_t saved = ypath_push_key(c, "kernelArgs");
+
+        yerror(c, ymap_get(c, map, "kernelArgs", NULL),
+               "Invalid value: kernel arguments need container.kernelPath: an initrd alone "
+               "takes no command line");
+        ypath_pop(c, saved);
+    }
+}
+
+static const struct yfield kernel_boot_fields[] = {
+    F_STR(struct kernel_boot, "kernelArgs", kernel_args),
+    F_PSTRUCT(struct kernel_boot, "container", container, kernel_boot_container_schema),
+};
+static const struct yschema kernel_boot_schema =
+    YSCHEMA(struct kernel_boot, kernel_boot_fields, NOPOS, kernel_boot_check);
+
 static const struct yfield firmware_fields[] = {
     F_STR(struct firmware, "uuid", uuid),
     F_STR(struct firmware, "serial", serial),
     F_PSTRUCT(struct firmware, "bootloader", bootloader, bootloader_schema),
-    F_IGNORE("kernelBoot"),
+    F_PSTRUCT(struct firmware, "kernelBoot", kernel_boot, kernel_boot_schema),
     F_IGNORE("acpi"),
 };
 static const struct yschema firmware_schema =
@@ -543,9 +633,27 @@ static const struct yschema clock_schema = {
     .check = clock_check,
 };
 
+static void
+filesystem_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct filesystem *f = obj;
+
+    if (!f->virtiofs)
+        yerror(c, map, "Required value: a filesystem needs a driver: virtiofs");
+}
+
+static const struct yfield filesystem_fields[] = {
+    F_STR(struct filesystem, "name", name, .flags = YFL_REQUIRED | YFL_DNS_LABEL),
+    F_PSTRUCT(struct filesystem, "virtiofs", virtiofs, empty_binding_schema),
+};
+static const struct yschema filesystem_schema = YSCHEMA(
+    struct filesystem, filesystem_fields, offsetof(struct filesystem, pos), filesystem_check);
+
 static const struct yfield devices_fields[] = {
     F_ARRAY(struct devices, "disks", disks, disk_schema),
     F_ARRAY(struct devices, "interfaces", interfaces, iface_schema),
+    F_ARRAY(struct devices, "filesystems", filesystems, filesystem_schema),
+    F_PSTRUCT(struct devices, "rng", rng, empty_binding_schema),
     F_BOOL(struct devices, "autoattachPodInterface", autoattach_pod_interface),
     F_BOOL(struct devices, "autoattachSerialConsole", autoattach_serial_console),
     F_BOOL(struct devices, "autoattachMemBalloon", autoattach_mem_balloon),
@@ -557,13 +665,11 @@ static const struct yfield devices_fields[] = {
     F_IGNORE("logSerialConsole"),
     F_IGNORE("autoattachInputDevice"),
     F_IGNORE("autoattachVSOCK"),
-    F_IGNORE("rng"),
     F_IGNORE("blockMultiQueue"),
     F_IGNORE("networkInterfaceMultiqueue"),
     F_IGNORE("gpus"),
     F_IGNORE("downwardMetrics"),
     F_IGNORE("panicDevices"),
-    F_IGNORE("filesystems"),
     F_IGNORE("hostDevices"),
     F_IGNORE("clientPassthrough"),
     F_IGNORE("sound"),
@@ -635,6 +741,25 @@ check_base64_field(struct yctx *c, yaml_node_t *map, const char *key, const char
 #define CLOUD_INIT_USER_DATA_MAX 2048
 
 static void
+local_ref_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    struct local_ref *r = obj;
+    yaml_node_t *n = ymap_get(c, map, "name", NULL);
+
+    /* The Secret is looked up after parsing: keep where it was named. */
+    r->pos = ynode_pos(n ? n : map);
+}
+
+static const struct yfield local_ref_fields[] = {
+    F_STR(struct local_ref, "name", name, .flags = YFL_REQUIRED | YFL_NONEMPTY),
+};
+static const struct yschema local_ref_schema =
+    YSCHEMA(struct local_ref, local_ref_fields, NOPOS, local_ref_check);
+
+/* The cloud-init rules of vmi-create-admitter.go (validateCloudInitNoCloud
+ * and its ConfigDrive twin): at most one source of user data and one of
+ * network data, at least one of either. */
+static void
 cloud_init_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     static const char *const sources[] = {"userData",    "userDataBase64",
@@ -648,12 +773,15 @@ cloud_init_check(struct yctx *c, yaml_node_t *map, void *obj)
         any = any || ymap_get(c, map, sources[i], NULL);
     if (!any)
         yerror(c, map,
-               "Required value: one of userData, userDataBase64, networkData or networkDataBase64 "
-               "must be set");
-    if (ci->user_data && ci->user_data_base64)
-        yerror(c, map, "Invalid value: only one of userData and userDataBase64 may be set");
-    if (ci->network_data && ci->network_data_base64)
-        yerror(c, map, "Invalid value: only one of networkData and networkDataBase64 may be set");
+               "Required value: one of userData, userDataBase64, secretRef, networkData, "
+               "networkDataBase64 or networkDataSecretRef must be set");
+    if (!!ci->user_data + !!ci->user_data_base64 + !!ci->secret_ref > 1)
+        yerror(c, map,
+               "Invalid value: only one of userData, userDataBase64 and secretRef may be set");
+    if (!!ci->network_data + !!ci->network_data_base64 + !!ci->network_data_secret_ref > 1)
+        yerror(c, map,
+               "Invalid value: only one of networkData, networkDataBase64 and "
+               "networkDataSecretRef may be set");
     if (ci->user_data && strlen(ci->user_data) > CLOUD_INIT_USER_DATA_MAX) {
         size_t saved = ypath_push_key(c, "userData");
 
@@ -668,16 +796,14 @@ cloud_init_check(struct yctx *c, yaml_node_t *map, void *obj)
     check_base64_field(c, map, "networkDataBase64", ci->network_data_base64);
 }
 
-#define SECRET_REF_REASON                                                                          \
-    "not supported by vmirsd: give the data inline (userData or userDataBase64)"
-
 static const struct yfield cloud_init_fields[] = {
     F_STR(struct cloud_init_src, "userData", user_data),
     F_STR(struct cloud_init_src, "userDataBase64", user_data_base64),
     F_STR(struct cloud_init_src, "networkData", network_data),
     F_STR(struct cloud_init_src, "networkDataBase64", network_data_base64),
-    F_REJECT("secretRef", SECRET_REF_REASON),
-    F_REJECT("networkDataSecretRef", SECRET_REF_REASON),
+    F_PSTRUCT(struct cloud_init_src, "secretRef", secret_ref, local_ref_schema),
+    F_PSTRUCT(struct cloud_init_src, "networkDataSecretRef", network_data_secret_ref,
+              local_ref_schema),
 };
 static const struct yschema cloud_init_schema =
     YSCHEMA(struct cloud_init_src, cloud_init_fields, NOPOS, cloud_init_check);
@@ -823,20 +949,21 @@ volume_check(struct yctx *c, yaml_node_t *map, void *obj)
         yerror(
             c, map,
             "Required value: a volume source must be set: one of containerDisk, cloudInitNoCloud, "
-            "emptyDisk, ephemeral, configMap or secret");
+            "cloudInitConfigDrive, emptyDisk, ephemeral, configMap or secret");
         return;
     }
     if (sources > 1) {
         yerror(c, map, "Invalid value: only one volume source may be set");
         return;
     }
-    v->kind = v->container_disk       ? VOL_CONTAINER_DISK
-              : v->cloud_init_nocloud ? VOL_CLOUD_INIT_NOCLOUD
-              : v->empty_disk         ? VOL_EMPTY_DISK
-              : v->ephemeral          ? VOL_EPHEMERAL
-              : v->config_map         ? VOL_CONFIG_MAP
-              : v->secret             ? VOL_SECRET
-                                      : VOL_NONE;
+    v->kind = v->container_disk            ? VOL_CONTAINER_DISK
+              : v->cloud_init_nocloud      ? VOL_CLOUD_INIT_NOCLOUD
+              : v->empty_disk              ? VOL_EMPTY_DISK
+              : v->ephemeral               ? VOL_EPHEMERAL
+              : v->config_map              ? VOL_CONFIG_MAP
+              : v->secret                  ? VOL_SECRET
+              : v->cloud_init_config_drive ? VOL_CLOUD_INIT_CONFIG_DRIVE
+                                           : VOL_NONE;
 }
 
 static const struct yfield volume_fields[] = {
@@ -846,6 +973,7 @@ static const struct yfield volume_fields[] = {
     F_PSTRUCT(struct volume, "registryDisk", container_disk, container_disk_schema,
               .api = YAPI_V1ALPHA2),
     F_PSTRUCT(struct volume, "cloudInitNoCloud", cloud_init_nocloud, cloud_init_schema),
+    F_PSTRUCT(struct volume, "cloudInitConfigDrive", cloud_init_config_drive, cloud_init_schema),
     F_PSTRUCT(struct volume, "emptyDisk", empty_disk, empty_disk_schema),
     F_PSTRUCT(struct volume, "ephemeral", ephemeral, ephemeral_schema),
     F_PSTRUCT(struct volume, "configMap", config_map, config_map_src_schema),
@@ -854,7 +982,6 @@ static const struct yfield volume_fields[] = {
     F_REJECT("persistentVolumeClaim", SHARED_WRITABLE_REASON),
     F_REJECT("dataVolume", SHARED_WRITABLE_REASON),
     F_REJECT("memoryDump", SHARED_WRITABLE_REASON),
-    F_REJECT("cloudInitConfigDrive", UNSUPPORTED_VOLUME_REASON),
     F_REJECT("sysprep", UNSUPPORTED_VOLUME_REASON),
     F_REJECT("serviceAccount", UNSUPPORTED_VOLUME_REASON),
     F_REJECT("downwardAPI", UNSUPPORTED_VOLUME_REASON),
@@ -1054,6 +1181,63 @@ yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where, const
     ypath_pop(c, saved);
 }
 
+static const struct volume *
+spec_volume(const struct vmi_spec *s, const char *name)
+{
+    for (size_t j = 0; j < s->volumes.n; j++)
+        if (streq0(name, s->volumes.v[j].name))
+            return &s->volumes.v[j];
+    return NULL;
+}
+
+/* A filesystem shares its volume with the guest through virtiofs: the
+ * volume must exist, be one vmirsd can realise as a directory, and be
+ * given to no disk as well (KubeVirt gives such a volume no disk). */
+static void
+check_filesystems(struct yctx *c, yaml_node_t *map, const struct vmi_spec *s)
+{
+    const struct devices *dev = &s->domain.devices;
+    char idx[32];
+
+    for (size_t i = 0; i < dev->filesystems.n; i++) {
+        const struct filesystem *fs = &dev->filesystems.v[i];
+        const char *const at[] = {"domain", "devices", "filesystems", idx, "name", NULL};
+        const struct volume *v;
+
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        if (!fs->name)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (streq0(fs->name, dev->filesystems.v[j].name)) {
+                yerror_at_item(c, map, at, "Duplicate value: \"%s\"", fs->name);
+                break;
+            }
+        }
+        v = spec_volume(s, fs->name);
+        if (!v) {
+            yerror_at_item(c, map, at,
+                           "Invalid value: \"%s\": no volume of that name in spec.volumes: every "
+                           "filesystem needs a volume",
+                           fs->name);
+            continue;
+        }
+        if (v->kind != VOL_NONE && v->kind != VOL_CONFIG_MAP && v->kind != VOL_SECRET &&
+            v->kind != VOL_EMPTY_DISK)
+            yerror_at_item(c, map, at,
+                           "Unsupported value: \"%s\": vmirsd shares configMap, secret and "
+                           "emptyDisk volumes through virtiofs; give this volume a disk instead",
+                           fs->name);
+        for (size_t j = 0; j < dev->disks.n; j++) {
+            if (streq0(fs->name, vmi_disk_volume_name(&dev->disks.v[j]))) {
+                yerror_at_item(c, map, at,
+                               "Duplicate value: volume \"%s\" is already used by disk \"%s\"",
+                               fs->name, dev->disks.v[j].name);
+                break;
+            }
+        }
+    }
+}
+
 static void
 vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
@@ -1066,9 +1250,18 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
         const struct volume *v = &s->volumes.v[i];
 
         snprintf(idx, sizeof(idx), "#%zu", i);
-        if (v->kind == VOL_CLOUD_INIT_NOCLOUD && ++cloud_inits == 2)
-            yerror_at_item(c, map, (const char *[]){"volumes", idx, "cloudInitNoCloud", NULL},
-                           "Forbidden: only one cloudInitNoCloud volume is allowed");
+        /* One cloud-init source per VMI, NoCloud or ConfigDrive: a guest
+         * reads one datasource. */
+        if ((v->kind == VOL_CLOUD_INIT_NOCLOUD || v->kind == VOL_CLOUD_INIT_CONFIG_DRIVE) &&
+            ++cloud_inits == 2)
+            yerror_at_item(c, map,
+                           (const char *[]){"volumes", idx,
+                                            v->kind == VOL_CLOUD_INIT_NOCLOUD
+                                                ? "cloudInitNoCloud"
+                                                : "cloudInitConfigDrive",
+                                            NULL},
+                           "Forbidden: only one cloudInitNoCloud or cloudInitConfigDrive volume "
+                           "is allowed");
         for (size_t j = 0; j < i && v->name; j++) {
             if (streq0(v->name, s->volumes.v[j].name)) {
                 yerror_at_item(c, map, (const char *[]){"volumes", idx, "name", NULL},
@@ -1124,6 +1317,8 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
             }
         }
     }
+
+    check_filesystems(c, map, s);
 
     for (size_t i = 0; i < dev->interfaces.n; i++) {
         const struct iface *f = &dev->interfaces.v[i];
@@ -1216,6 +1411,34 @@ vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
     }
 }
 
+/* Annotations on the VMI that make KubeVirt change the domain, which
+ * vmirsd builds without them: say so rather than accept them silently. */
+static const struct {
+    const char *key, *what;
+} unapplied_annotations[] = {
+    {"hooks.kubevirt.io/hookSidecars", "hook sidecars are not run: the domain is built without "
+                                       "what they would change"},
+};
+
+static void
+template_meta_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    yaml_node_t *ann = ymap_get(c, map, "annotations", NULL);
+
+    objmeta_check(c, map, obj);
+    for (size_t i = 0; ann && i < ARRAY_SIZE(unapplied_annotations); i++) {
+        yaml_node_t *k = NULL;
+        size_t saved;
+
+        if (!ymap_get(c, ann, unapplied_annotations[i].key, &k))
+            continue;
+        saved = ypath_push_key(c, "annotations");
+        ypath_push_key(c, unapplied_annotations[i].key);
+        ywarning(c, k, "not supported by vmirsd: %s", unapplied_annotations[i].what);
+        ypath_pop(c, saved);
+    }
+}
+
 /* KubeVirt preserves unknown fields in the template's metadata. */
 static const struct yschema template_meta_schema = {
     .name = "metadata",
@@ -1224,7 +1447,7 @@ static const struct yschema template_meta_schema = {
     .nfields = ARRAY_SIZE(objmeta_fields),
     .pos_off = offsetof(struct objmeta, pos),
     .open = true,
-    .check = objmeta_check,
+    .check = template_meta_check,
 };
 
 static const struct yfield vmi_template_fields[] = {

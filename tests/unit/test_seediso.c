@@ -74,7 +74,29 @@ readback_names(struct readback *rb)
     return out;
 }
 
-/* The content of file name at the root (malloc'd, NUL added after len). */
+/* The names in directory path, sorted, joined by spaces (malloc'd). */
+static char *
+readback_names_dir(struct readback *rb, const char *path)
+{
+    IsoNode *dirnode = NULL;
+    IsoDirIter *it = NULL;
+    IsoNode *node;
+    char *out = xstrdup("");
+
+    assert_int_equal(iso_tree_path_to_node(rb->image, path, &dirnode), 1);
+    assert_int_equal(iso_dir_get_children((IsoDir *) dirnode, &it), 1);
+    while (iso_dir_iter_next(it, &node) == 1) {
+        char *next = xasprintf("%s%s%s", out, *out ? " " : "", iso_node_get_name(node));
+
+        free(out);
+        out = next;
+    }
+    iso_dir_iter_free(it);
+    return out;
+}
+
+/* The content of file name, a path from the root (malloc'd, NUL added
+ * after len). */
 static char *
 readback_file(struct readback *rb, const char *name, size_t *len)
 {
@@ -83,8 +105,10 @@ readback_file(struct readback *rb, const char *name, size_t *len)
     off_t size;
     size_t got = 0;
     char *buf;
+    char *abs = xasprintf("/%s", name);
 
-    assert_int_equal(iso_dir_get_node(iso_image_get_root(rb->image), name, &node), 1);
+    assert_int_equal(iso_tree_path_to_node(rb->image, abs, &node), 1);
+    free(abs);
     assert_true(ISO_NODE_IS_FILE(node));
     stream = iso_file_get_stream((IsoFile *) node);
     size = iso_stream_get_size(stream);
@@ -214,6 +238,54 @@ test_nocloud_network_config(void **state)
     free(names);
     assert_file_is(&rb, "network-config", "", 0);
     readback_free(&rb);
+    free(iso);
+    tmpdir_remove(dir);
+}
+
+/* The OpenStack layout KubeVirt writes for cloudInitConfigDrive, read back
+ * through both name trees. */
+static void
+test_config_drive(void **state)
+{
+    char *dir = tmpdir_make();
+    char *iso = xasprintf("%s/configdrive.iso", dir);
+    const char *ud = "#!/bin/sh\necho hi\n";
+    const char *nd = "{\"links\":[]}";
+    const char *meta = "{\"instance_id\":\"id-1\",\"hostname\":\"web\",\"uuid\":\"id-1\"}";
+    struct vmirs_err *err = NULL;
+    struct readback rb;
+    char *names;
+
+    assert_int_equal(seediso_config_drive(iso, "id-1", "web", ud, strlen(ud), nd, strlen(nd), &err),
+                     0);
+    assert_null(err);
+    for (int no_rr = 0; no_rr < 2; no_rr++) {
+        rb = readback_load(iso, no_rr);
+        assert_string_equal(iso_image_get_volume_id(rb.image), "config-2");
+        assert_true(rb.has_rr && rb.has_joliet);
+        assert_file_is(&rb, "openstack/latest/meta_data.json", meta, strlen(meta));
+        assert_file_is(&rb, "openstack/latest/user_data", ud, strlen(ud));
+        assert_file_is(&rb, "openstack/latest/network_data.json", nd, strlen(nd));
+        readback_free(&rb);
+    }
+
+    /* Without user data or network data, only meta_data.json. */
+    assert_int_equal(seediso_config_drive(iso, "id-2", "db", NULL, 0, NULL, 0, &err), 0);
+    rb = readback_load(iso, 0);
+    names = readback_names_dir(&rb, "/openstack/latest");
+    assert_string_equal(names, "meta_data.json");
+    free(names);
+    readback_free(&rb);
+
+    /* A file and a directory of one name is refused, naming no data. */
+    {
+        const struct seediso_file files[] = {{"a", "s3cr3t", 6}, {"a/b", "s3cr3t", 6}};
+
+        assert_int_equal(seediso_write(iso, "x", files, 2, &err), -1);
+        assert_non_null(strstr(err->msg, "`a` is a file and a directory"));
+        assert_null(strstr(err->msg, "s3cr3t"));
+        err_free(&err);
+    }
     free(iso);
     tmpdir_remove(dir);
 }
@@ -427,9 +499,10 @@ test_bad_file_names(void **state)
     char *dir = tmpdir_make();
     char *iso = xasprintf("%s/cm.iso", dir);
     char toolong[257];
-    const char *bad[] = {"a/b", ".", "..", "sp ace", "tab\there", "/etc", "ü", toolong};
-    const char *shown[] = {"a/b",          ".",    "..",         "sp ace",
-                           "tab\\x09here", "/etc", "\\xc3\\xbc", toolong};
+    const char *bad[] = {"a//b", ".", "..",    "sp ace", "tab\there",
+                         "/etc", "ü", toolong, "a/",     "a/../b"};
+    const char *shown[] = {"a//b", ".",          "..",    "sp ace", "tab\\x09here",
+                           "/etc", "\\xc3\\xbc", toolong, "a/",     "a/../b"};
     struct vmirs_err *err = NULL;
 
     memset(toolong, 'x', 256);
@@ -551,6 +624,7 @@ main(void)
         cmocka_unit_test(test_nocloud_user_data_only),
         cmocka_unit_test(test_nocloud_network_config),
         cmocka_unit_test(test_nocloud_hostile_strings),
+        cmocka_unit_test(test_config_drive),
         cmocka_unit_test(test_configmap_labels),
         cmocka_unit_test(test_bad_labels),
         cmocka_unit_test(test_binary_and_empty_files),

@@ -195,7 +195,7 @@ static const struct rule_case rules[] = {
      "storage in a "
      "replica set corrupts data: every replica would write the same volume; use containerDisk, "
      "ephemeral, "
-     "emptyDisk, cloudInitNoCloud, configMap or secret\n"},
+     "emptyDisk, cloudInitNoCloud, cloudInitConfigDrive, configMap or secret\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
      "        devices: {}\n"
@@ -203,7 +203,8 @@ static const struct rule_case rules[] = {
      "      - name: data\n",
      "m.yaml:18:9: error: spec.template.spec.volumes[0]: Required value: a volume source must be "
      "set: one of "
-     "containerDisk, cloudInitNoCloud, emptyDisk, ephemeral, configMap or secret\n"},
+     "containerDisk, cloudInitNoCloud, cloudInitConfigDrive, emptyDisk, ephemeral, configMap or "
+     "secret\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
      "        devices:\n"
@@ -237,11 +238,11 @@ static const struct rule_case rules[] = {
      "binding was removed from KubeVirt in v1.3; use masquerade\n"},
     {"      domain:\n"
      "        memory: {guest: 64Mi}\n"
-     "        devices: {rng: {}}\n"
+     "        devices: {tpm: {}}\n"
      "      readinessProbe:\n"
      "        guestAgentPing: {}\n"
      "        exec: {command: [/bin/true]}\n",
-     "m.yaml:16:19: warning: spec.template.spec.domain.devices.rng: not supported by vmirsd: "
+     "m.yaml:16:19: warning: spec.template.spec.domain.devices.tpm: not supported by vmirsd: "
      "ignored\n"
      "m.yaml:18:9: error: spec.template.spec.readinessProbe: Forbidden: may not specify more than "
      "1 handler "
