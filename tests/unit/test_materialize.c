@@ -287,6 +287,150 @@ test_failure_leaves_nothing(void **state)
     replica_id_free(&id);
 }
 
+/* KubeVirt's fields that used to be ignored: a config drive whose user
+ * data comes from a Secret, virtiofs shares, rng, a dashed MAC, an empty
+ * machine type. */
+static const char *const conformance =
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: ud}\n"
+    "stringData: {userData: \"#!/bin/sh\\necho s3cr3t-script\\n\", networkdata: \"{}\"}\n"
+    "---\n"
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {greeting: hello}\n"
+    "---\n"
+    "apiVersion: kubevirt.io/v1\n"
+    "kind: VirtualMachineInstanceReplicaSet\n"
+    "metadata: {name: conf}\n"
+    "spec:\n"
+    "  selector: {matchLabels: {app: conf}}\n"
+    "  template:\n"
+    "    metadata: {labels: {app: conf}}\n"
+    "    spec:\n"
+    "      hostname: confhost\n"
+    "      domain:\n"
+    "        machine: {type: \"\"}\n"
+    "        memory: {guest: 128Mi}\n"
+    "        devices:\n"
+    "          rng: {}\n"
+    "          disks: [{name: seed, disk: {bus: virtio}}]\n"
+    "          filesystems: [{name: cfg, virtiofs: {}}, {name: tmp, virtiofs: {}}]\n"
+    "          interfaces: [{name: default, masquerade: {}, macAddress: 02-00-00-AA-bb-01}]\n"
+    "      networks: [{name: default, pod: {}}]\n"
+    "      volumes:\n"
+    "      - {name: seed, cloudInitConfigDrive: {secretRef: {name: ud}, "
+    "networkDataSecretRef: {name: ud}}}\n"
+    "      - {name: cfg, configMap: {name: app}}\n"
+    "      - {name: tmp, emptyDisk: {capacity: 1Mi}}\n";
+
+static struct manifest_file conf_mf;
+
+static const struct secret *
+conf_secret(void *opaque, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < conf_mf.nobjs; i++)
+        if (conf_mf.objs[i].kind == KOBJ_SECRET && streq0(conf_mf.objs[i].name, name))
+            return conf_mf.objs[i].u.secret;
+    return NULL;
+}
+
+static const struct config_map *
+conf_cm(void *opaque, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < conf_mf.nobjs; i++)
+        if (conf_mf.objs[i].kind == KOBJ_CONFIG_MAP && streq0(conf_mf.objs[i].name, name))
+            return conf_mf.objs[i].u.config_map;
+    return NULL;
+}
+
+static void
+test_conformance_fields(void **state)
+{
+    unsigned next = 0;
+    struct replica_id id;
+    struct vmirs_err *err = NULL;
+    struct materialize_objects objs = {.config_map = conf_cm, .secret = conf_secret};
+    char *out = parse_text(&conf_mf, conformance);
+    char *xml = NULL, *dir, *path, *data = NULL, *cmd;
+    size_t len = 0;
+    struct stat st;
+
+    assert_string_equal(out, "");
+    replica_id_new(&id, first_vmirs(&conf_mf), counting_rng, &next);
+    if (materialize_replica(&g.conf, "test", first_vmirs(&conf_mf), &objs, &id, false, &xml, &err) <
+        0)
+        fail_msg("%s", err->msg);
+    dir = xasprintf("%s/state/replicas/%s", g.tmp, id.domain_name);
+
+    /* The config drive: label config-2, the Secret's userData as user_data,
+     * its networkdata as network_data.json, hostname and uuid in meta_data. */
+    cmd = xasprintf("xorriso -indev %s/seed.iso -pvd_info 2>/dev/null | grep -q \"Volume Id *: "
+                    "config-2\" && xorriso -osirrox on -indev %s/seed.iso -extract /openstack "
+                    "%s/x >/dev/null 2>&1",
+                    dir, dir, g.tmp);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    path = xasprintf("%s/x/latest/user_data", g.tmp);
+    assert_int_equal(read_file(path, &data, &len), 0);
+    assert_string_equal(data, "#!/bin/sh\necho s3cr3t-script\n");
+    free(data);
+    free(path);
+    path = xasprintf("%s/x/latest/network_data.json", g.tmp);
+    assert_int_equal(read_file(path, &data, &len), 0);
+    assert_string_equal(data, "{}");
+    free(data);
+    free(path);
+    path = xasprintf("%s/x/latest/meta_data.json", g.tmp);
+    assert_int_equal(read_file(path, &data, &len), 0);
+    out = xasprintf("{\"instance_id\":\"%s\",\"hostname\":\"confhost\",\"uuid\":\"%s\"}",
+                    id.firmware_uuid, id.firmware_uuid);
+    assert_string_equal(data, out);
+    free(out);
+    free(data);
+    free(path);
+
+    /* virtiofs: one directory per share with the ConfigMap's keys; no disk
+     * for those volumes; memory shared for virtiofsd. */
+    path = xasprintf("%s/fs-cfg/greeting", dir);
+    assert_int_equal(read_file(path, &data, &len), 0);
+    assert_string_equal(data, "hello");
+    free(data);
+    free(path);
+    path = xasprintf("%s/fs-tmp", dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    free(path);
+    assert_non_null(strstr(xml, "<target dir=\"cfg\"/>"));
+    assert_non_null(strstr(xml, "<target dir=\"tmp\"/>"));
+    assert_non_null(strstr(xml, "<driver type=\"virtiofs\" queue=\"1024\"/>"));
+    assert_non_null(strstr(xml, "<access mode=\"shared\"/>"));
+    assert_null(strstr(xml, "ua-cfg"));
+    assert_null(strstr(xml, "ua-tmp"));
+    /* rng, the MAC with colons, q35 for the empty machine type. */
+    assert_non_null(strstr(xml, "<backend model=\"random\">/dev/urandom</backend>"));
+    assert_non_null(strstr(xml, "<mac address=\"02:00:00:AA:bb:01\"/>"));
+    assert_non_null(strstr(xml, "machine=\"q35\""));
+    assert_null(strstr(xml, "s3cr3t"));
+    assert_int_equal(materialize_remove(&g.conf, id.domain_name, &err), 0);
+    replica_id_free(&id);
+
+    /* The Secret missing: the create fails naming it, and nothing is left. */
+    objs.secret = NULL;
+    replica_id_new(&id, first_vmirs(&conf_mf), counting_rng, &next);
+    assert_int_equal(
+        materialize_replica(&g.conf, "test", first_vmirs(&conf_mf), &objs, &id, false, &xml, &err),
+        -1);
+    out = xasprintf("replica `%s`: volume `seed`: secretRef: Secret \"default/ud\" not found",
+                    id.domain_name);
+    assert_string_equal(err->msg, out);
+    free(out);
+    err_free(&err);
+    free(dir);
+    dir = xasprintf("%s/state/replicas/%s", g.tmp, id.domain_name);
+    assert_int_equal(stat(dir, &st), -1);
+    free(dir);
+    free(xml);
+    replica_id_free(&id);
+    manifest_file_free(&conf_mf);
+}
+
 int
 main(void)
 {
@@ -296,6 +440,7 @@ main(void)
         cmocka_unit_test(test_test_driver_accepts_it),
         cmocka_unit_test(test_dry_run_creates_nothing),
         cmocka_unit_test(test_failure_leaves_nothing),
+        cmocka_unit_test(test_conformance_fields),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
