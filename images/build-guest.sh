@@ -1,21 +1,27 @@
 #!/bin/sh
 # Build the vmirs test guest (SPEC §9) offline from Debian packages: a
 # BIOS-bootable qcow2 (syslinux on a FAT superfloppy, a Debian kernel, a
-# busybox initramfs with its own /init and guest agent), packed as an OCI
-# image layout and as a docker-archive.
+# busybox initramfs with its own /init and guest agent), packed as a
+# containerDisk, and the same kernel and initramfs packed as a kernel-boot
+# image (KubeVirt's firmware.kernelBoot.container), each as an OCI image in
+# one layout and as a docker-archive.
 #
 # Usage: images/build-guest.sh OUTDIR
 #
-# Writes OUTDIR/oci/ (index names localhost/vmirs-test-guest:latest) and
-# OUTDIR/vmirs-test-guest.tar. Nothing needs root, a loop device or a
-# mount: mtools and syslinux's mtools installer work on the image file.
+# Writes OUTDIR/oci/ (index names localhost/vmirs-test-guest:latest and
+# localhost/vmirs-test-guest-kernel:latest), OUTDIR/vmirs-test-guest.tar
+# and OUTDIR/vmirs-test-guest-kernel.tar. Nothing needs root, a loop
+# device or a mount: mtools and syslinux's mtools installer work on the
+# image file.
 #
 # Environment:
 #   VMIRS_IMAGE_CACHE   downloaded .debs and the extracted kernel
 #                       (default OUTDIR/../cache); reused by later runs
 #   VMIRS_GUEST_KERNEL  generic (default) or cloud, see images/README.md
-#   VMIRS_IMAGE_REF     the image reference (default
+#   VMIRS_IMAGE_REF     the containerDisk's reference (default
 #                       localhost/vmirs-test-guest:latest)
+#   VMIRS_KERNEL_IMAGE_REF  the kernel-boot image's reference (default
+#                       localhost/vmirs-test-guest-kernel:latest)
 #   VMIRS_IMAGE_FORCE   non-empty: rebuild even when up to date
 #
 # Build host packages: apt dpkg kmod cpio gzip tar coreutils dosfstools
@@ -55,6 +61,8 @@ cache=$(cd "$cache" && pwd)
 [ -f "$cache/.gitignore" ] || echo '*' >"$cache/.gitignore"
 flavour=${VMIRS_GUEST_KERNEL:-generic}
 ref=${VMIRS_IMAGE_REF:-localhost/vmirs-test-guest:latest}
+kref=${VMIRS_KERNEL_IMAGE_REF:-localhost/vmirs-test-guest-kernel:latest}
+[ "$kref" != "$ref" ] || die "VMIRS_KERNEL_IMAGE_REF must differ from VMIRS_IMAGE_REF"
 
 for t in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip tar sha256sum \
     mkfs.fat mcopy syslinux qemu-img dd od; do
@@ -139,13 +147,13 @@ kdeb_name=${kdeb_name%.deb}
 
 stamp=$( (
     cat "$0" "$guest"/*
-    printf '%s\n' "$flavour" "$ref" "${kdeb##*/}" "${bdeb##*/}"
+    printf '%s\n' "$flavour" "$ref" "$kref" "${kdeb##*/}" "${bdeb##*/}"
     dpkg-query -W -f '${Package} ${Version}\n' syslinux syslinux-common mtools dosfstools \
         qemu-utils cpio gzip tar kmod 2>/dev/null || :
 ) | sha256sum | cut -d' ' -f1)
 if [ -z "${VMIRS_IMAGE_FORCE:-}" ] && [ -f "$out/.stamp" ] &&
     [ "$(cat "$out/.stamp")" = "$stamp" ] && [ -f "$out/oci/index.json" ] &&
-    [ -f "$out/vmirs-test-guest.tar" ]; then
+    [ -f "$out/vmirs-test-guest.tar" ] && [ -f "$out/vmirs-test-guest-kernel.tar" ]; then
     log "up to date: $out"
     exit 0
 fi
@@ -295,80 +303,113 @@ fat_pin_times "$work/disk.img"
 qemu-img convert -f raw -O qcow2 "$work/disk.img" "$work/disk.qcow2"
 
 # ---------------------------------------------------------------------------
-# containerDisk: one layer holding disk/ (0555) and disk/disk.qcow2 (0440),
-# uid/gid 107 as in KubeVirt's docs (ADD --chown=107:107 ... /disk/).
+# Two images, each of one layer, in one OCI layout and each as a
+# docker-archive:
+#   - the containerDisk $ref: disk/ (0555) and disk/disk.qcow2 (0440),
+#     uid/gid 107 as in KubeVirt's docs (ADD --chown=107:107 ... /disk/);
+#   - the kernel-boot image $kref (KubeVirt's firmware.kernelBoot.container,
+#     kernelPath /boot/vmlinuz, initrdPath /boot/initrd.img): boot/ (0555),
+#     boot/vmlinuz and boot/initrd.img (0444), the same kernel and
+#     initramfs as on the boot disk, uid/gid 107 too.
 
-mkdir -p "$work/layer/disk"
-mv "$work/disk.qcow2" "$work/layer/disk/disk.qcow2"
-chmod 0440 "$work/layer/disk/disk.qcow2"
-chmod 0555 "$work/layer/disk"
+mkdir -p "$work/disk/layer/disk" "$work/kernel/layer/boot"
+mv "$work/disk.qcow2" "$work/disk/layer/disk/disk.qcow2"
+chmod 0440 "$work/disk/layer/disk/disk.qcow2"
+chmod 0555 "$work/disk/layer/disk"
+cp "$work/vmlinuz" "$work/kernel/layer/boot/vmlinuz"
+cp "$work/initrd.gz" "$work/kernel/layer/boot/initrd.img"
+chmod 0444 "$work/kernel/layer/boot/vmlinuz" "$work/kernel/layer/boot/initrd.img"
+chmod 0555 "$work/kernel/layer/boot"
 tar_opts="--format=pax --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime
     --sort=name --mtime=@0 --numeric-owner"
-# shellcheck disable=SC2086
-tar -cf "$work/layer.tar" $tar_opts --owner=107 --group=107 -C "$work/layer" disk
-gzip -n -6 <"$work/layer.tar" >"$work/layer.tar.gz"
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
-diffid=$(sha "$work/layer.tar")
-layer=$(sha "$work/layer.tar.gz")
 
-# The image config: fixed "created" (umoci 0.4.7 panics without one) and
-# labels naming what went in.
-printf '%s' "{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"1970-01-01T00:00:00Z\",\
-\"config\":{\"Labels\":{\"org.opencontainers.image.title\":\"vmirs-test-guest\",\
+oci=$work/oci
+mkdir -p "$oci/blobs/sha256"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
+index=
+
+# pack DIR REF TITLE TOP: the image of DIR/layer/TOP, its blobs into the OCI
+# layout, its index entry appended to $index, DIR/archive.tar its
+# docker-archive; sets $manifest and $layer.
+pack() {
+    d=$1 pref=$2 title=$3 top=$4
+    # shellcheck disable=SC2086
+    tar -cf "$d/layer.tar" $tar_opts --owner=107 --group=107 -C "$d/layer" "$top"
+    gzip -n -6 <"$d/layer.tar" >"$d/layer.tar.gz"
+    diffid=$(sha "$d/layer.tar")
+    layer=$(sha "$d/layer.tar.gz")
+
+    # The image config: fixed "created" (umoci 0.4.7 panics without one)
+    # and labels naming what went in.
+    printf '%s' "{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"1970-01-01T00:00:00Z\",\
+\"config\":{\"Labels\":{\"org.opencontainers.image.title\":\"$title\",\
 \"io.vmirs.guest.kernel\":\"$kv\",\"io.vmirs.guest.kernel-package\":\"$(debid "$kdeb")\",\
 \"io.vmirs.guest.busybox-package\":\"$(debid "$bdeb")\"}},\
 \"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$diffid\"]},\
 \"history\":[{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"images/build-guest.sh\"}]}" \
-    >"$work/config.json"
-config=$(sha "$work/config.json")
+        >"$d/config.json"
+    config=$(sha "$d/config.json")
 
-printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
+    printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
 \"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\
-\"digest\":\"sha256:$config\",\"size\":$(size "$work/config.json")},\
+\"digest\":\"sha256:$config\",\"size\":$(size "$d/config.json")},\
 \"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\
-\"digest\":\"sha256:$layer\",\"size\":$(size "$work/layer.tar.gz")}]}" >"$work/manifest.json"
-manifest=$(sha "$work/manifest.json")
+\"digest\":\"sha256:$layer\",\"size\":$(size "$d/layer.tar.gz")}]}" >"$d/manifest.json"
+    manifest=$(sha "$d/manifest.json")
 
-# skopeo writes only the tag ("latest") as org.opencontainers.image.ref.name
-# for oci:DIR:latest; SPEC §9 wants the index to name the full reference,
-# so both annotations carry it (containerd's io.containerd.image.name too).
-oci=$work/oci
-mkdir -p "$oci/blobs/sha256"
-cp "$work/config.json" "$oci/blobs/sha256/$config"
-cp "$work/manifest.json" "$oci/blobs/sha256/$manifest"
-cp "$work/layer.tar.gz" "$oci/blobs/sha256/$layer"
-printf '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
+    cp "$d/config.json" "$oci/blobs/sha256/$config"
+    cp "$d/manifest.json" "$oci/blobs/sha256/$manifest"
+    cp "$d/layer.tar.gz" "$oci/blobs/sha256/$layer"
+    # skopeo writes only the tag ("latest") as
+    # org.opencontainers.image.ref.name for oci:DIR:latest; SPEC §9 wants
+    # the index to name the full reference, so both annotations carry it
+    # (containerd's io.containerd.image.name too).
+    index="$index${index:+,}{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
+\"digest\":\"sha256:$manifest\",\"size\":$(size "$d/manifest.json"),\
+\"annotations\":{\"io.containerd.image.name\":\"$pref\",\
+\"org.opencontainers.image.ref.name\":\"$pref\"}}"
+
+    # docker-archive, as `docker save` (legacy layout) and skopeo write
+    # it: manifest.json, the config as <digest>.json, the uncompressed
+    # layer.
+    da=$d/docker
+    repo=${pref%:*}
+    tag=${pref##*:}
+    mkdir -p "$da/$diffid"
+    cp "$d/config.json" "$da/$config.json"
+    ln "$d/layer.tar" "$da/$diffid/layer.tar"
+    printf '1.0' >"$da/$diffid/VERSION"
+    printf '%s' "{\"id\":\"$diffid\",\"created\":\"1970-01-01T00:00:00Z\",\"os\":\"linux\"}" >"$da/$diffid/json"
+    printf '%s' "[{\"Config\":\"$config.json\",\"RepoTags\":[\"$pref\"],\"Layers\":[\"$diffid/layer.tar\"]}]" \
+        >"$da/manifest.json"
+    printf '%s' "{\"$repo\":{\"$tag\":\"$diffid\"}}" >"$da/repositories"
+    find "$da" -exec touch -h -d @0 {} +
+    chmod -R u=rwX,go=rX "$da"
+    # shellcheck disable=SC2086
+    tar -cf "$d/archive.tar" $tar_opts --owner=0 --group=0 -C "$da" \
+        manifest.json repositories "$config.json" "$diffid"
+}
+
+pack "$work/disk" "$ref" vmirs-test-guest disk
+disk_manifest=$manifest disk_layer=$layer
+pack "$work/kernel" "$kref" vmirs-test-guest-kernel boot
+kernel_manifest=$manifest kernel_layer=$layer
+
 printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\
-\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
-\"digest\":\"sha256:$manifest\",\"size\":$(size "$work/manifest.json"),\
-\"annotations\":{\"io.containerd.image.name\":\"$ref\",\
-\"org.opencontainers.image.ref.name\":\"$ref\"}}]}" >"$oci/index.json"
-
-# docker-archive, as `docker save` (legacy layout) and skopeo write it:
-# manifest.json, the config as <digest>.json, the uncompressed layer.
-da=$work/docker
-repo=${ref%:*}
-tag=${ref##*:}
-mkdir -p "$da/$diffid"
-cp "$work/config.json" "$da/$config.json"
-ln "$work/layer.tar" "$da/$diffid/layer.tar"
-printf '1.0' >"$da/$diffid/VERSION"
-printf '%s' "{\"id\":\"$diffid\",\"created\":\"1970-01-01T00:00:00Z\",\"os\":\"linux\"}" >"$da/$diffid/json"
-printf '%s' "[{\"Config\":\"$config.json\",\"RepoTags\":[\"$ref\"],\"Layers\":[\"$diffid/layer.tar\"]}]" \
-    >"$da/manifest.json"
-printf '%s' "{\"$repo\":{\"$tag\":\"$diffid\"}}" >"$da/repositories"
-find "$oci" "$da" -exec touch -h -d @0 {} +
-chmod -R u=rwX,go=rX "$oci" "$da"
-# shellcheck disable=SC2086
-tar -cf "$work/vmirs-test-guest.tar" $tar_opts --owner=0 --group=0 -C "$da" \
-    manifest.json repositories "$config.json" "$diffid"
+\"manifests\":[$index]}" >"$oci/index.json"
+find "$oci" -exec touch -h -d @0 {} +
+chmod -R u=rwX,go=rX "$oci"
 
 # Replace the outputs only now, so a failed build leaves the old ones.
-rm -rf "$out/oci" "$out/vmirs-test-guest.tar"
+rm -rf "$out/oci" "$out/vmirs-test-guest.tar" "$out/vmirs-test-guest-kernel.tar"
 mv "$oci" "$out/oci"
-mv "$work/vmirs-test-guest.tar" "$out/vmirs-test-guest.tar"
+mv "$work/disk/archive.tar" "$out/vmirs-test-guest.tar"
+mv "$work/kernel/archive.tar" "$out/vmirs-test-guest-kernel.tar"
 echo "$stamp" >"$out/.stamp"
-log "built $ref ($flavour kernel $kv): qcow2 $(size "$work/layer/disk/disk.qcow2") bytes," \
-    "layer $(size "$out/oci/blobs/sha256/$layer") bytes, manifest sha256:$manifest"
+log "built $ref ($flavour kernel $kv): qcow2 $(size "$work/disk/layer/disk/disk.qcow2") bytes," \
+    "layer $(size "$out/oci/blobs/sha256/$disk_layer") bytes, manifest sha256:$disk_manifest"
+log "built $kref: /boot/vmlinuz $(size "$work/vmlinuz") bytes, /boot/initrd.img $(size "$work/initrd.gz") bytes," \
+    "layer $(size "$out/oci/blobs/sha256/$kernel_layer") bytes, manifest sha256:$kernel_manifest"

@@ -1,19 +1,25 @@
 #!/bin/sh
 # Check a built test guest offline, in a few seconds, so that a broken
 # image build fails here and not as a mysterious boot failure later:
-#   - the OCI layout: oci-layout, index.json naming the ref, every blob's
-#     digest and size, the config's diff_id;
-#   - the layer: exactly disk/ (0555) and disk/disk.qcow2 (0440), uid/gid
-#     107, mtime 0;
+#   - the OCI layout: oci-layout, index.json naming both refs (the
+#     containerDisk and the kernel-boot image), every blob's digest and
+#     size, each config's diff_id;
+#   - the containerDisk layer: exactly disk/ (0555) and disk/disk.qcow2
+#     (0440), uid/gid 107, mtime 0;
 #   - the qcow2: no backing file, and a boot disk with syslinux, kernel and
 #     initramfs (/init, the agent, busybox, the modules);
-#   - the docker-archive: manifest.json with the RepoTag, the same config
+#   - the kernel-boot layer: exactly boot/ (0555), boot/vmlinuz and
+#     boot/initrd.img (0444), uid/gid 107, mtime 0, the same files as on
+#     the boot disk;
+#   - the docker-archives: manifest.json with the RepoTag, the same config
 #     and layer;
+#   - skopeo inspect of every image, when skopeo is installed;
 #   - the guest agent itself, run on this host with the guest's busybox
 #     (qga --stdio never powers anything off).
 #
 # Usage: images/test-image.sh [-q] OUTDIR    (-q: print only failures)
-# Needs tar, gzip, sha256sum, qemu-img and mtools; no root, no network.
+# Needs tar, gzip, sha256sum, qemu-img and mtools (skopeo optional); no
+# root, no network.
 
 set -eu
 
@@ -25,6 +31,7 @@ quiet=
 }
 out=$(cd "$1" && pwd)
 ref=${VMIRS_IMAGE_REF:-localhost/vmirs-test-guest:latest}
+kref=${VMIRS_KERNEL_IMAGE_REF:-localhost/vmirs-test-guest-kernel:latest}
 export LC_ALL=C TZ=UTC MTOOLS_SKIP_CHECK=1
 
 fails=0
@@ -53,14 +60,22 @@ oci=$out/oci
 blobs=$oci/blobs/sha256
 [ -f "$oci/index.json" ] || die "no $oci/index.json: run images/build-guest.sh $out"
 [ -f "$out/vmirs-test-guest.tar" ] || die "no $out/vmirs-test-guest.tar"
+[ -f "$out/vmirs-test-guest-kernel.tar" ] || die "no $out/vmirs-test-guest-kernel.tar"
 
 # The initramfs comes first: its busybox awk and json.awk parse the JSON
 # below, so the guest's own parser is exercised on every run too.
 layer_of() {
     sed -n 's/.*"layers":\[{[^]]*"digest":"sha256:\([0-9a-f]\{64\}\)".*/\1/p' "$1"
 }
-manifest=$(sed -n 's/.*"manifests":\[{[^]]*"digest":"sha256:\([0-9a-f]\{64\}\)".*/\1/p' "$oci/index.json")
-[ -n "$manifest" ] && [ -f "$blobs/$manifest" ] || die "index.json names no manifest blob"
+# The manifest digest index.json gives ref $1, one entry per line first.
+manifest_of() {
+    sed 's/}},{/}}\n{/g' "$oci/index.json" | grep -F "\"org.opencontainers.image.ref.name\":\"$1\"" |
+        sed -n 's/.*"digest":"sha256:\([0-9a-f]\{64\}\)".*/\1/p' | head -n 1
+}
+manifest=$(manifest_of "$ref")
+[ -n "$manifest" ] && [ -f "$blobs/$manifest" ] || die "index.json names no manifest blob for $ref"
+kmanifest=$(manifest_of "$kref")
+[ -n "$kmanifest" ] && [ -f "$blobs/$kmanifest" ] || die "index.json names no manifest blob for $kref"
 layer=$(layer_of "$blobs/$manifest")
 [ -n "$layer" ] && [ -f "$blobs/$layer" ] || die "the manifest names no layer blob"
 mkdir "$tmp/layer"
@@ -70,7 +85,8 @@ qcow=$tmp/layer/disk/disk.qcow2
 [ -f "$qcow" ] || die "the layer has no disk/disk.qcow2"
 qemu-img convert -f qcow2 -O raw "$qcow" "$tmp/disk.img" || die "qemu-img cannot read disk.qcow2"
 mkdir "$tmp/boot" "$tmp/root"
-mcopy -n -i "$tmp/disk.img" ::/initrd.gz ::/syslinux.cfg "$tmp/boot/" || die "no initrd.gz on the boot disk"
+mcopy -n -i "$tmp/disk.img" ::/initrd.gz ::/syslinux.cfg ::/vmlinuz "$tmp/boot/" ||
+    die "no vmlinuz or initrd.gz on the boot disk"
 (cd "$tmp/root" && gzip -dc "$tmp/boot/initrd.gz" | cpio -id --quiet) || die "initrd.gz is not a gzip cpio"
 bb=$tmp/root/bin/busybox
 [ -x "$bb" ] || die "no /bin/busybox in the initramfs"
@@ -94,12 +110,19 @@ json "$oci/oci-layout"
 check "oci-layout is version 1.0.0" [ "${J_imageLayoutVersion-}" = 1.0.0 ]
 
 json "$oci/index.json"
-check "index.json holds one manifest" [ "${J_manifests_n-}" = 1 ]
-check "index.json names the ref $ref" \
+check "index.json holds two manifests" [ "${J_manifests_n-}" = 2 ]
+check "index.json names the ref $ref first" \
     [ "${J_manifests_0_annotations_org_opencontainers_image_ref_name-}" = "$ref" ]
-check "index.json: manifest media type" \
-    [ "${J_manifests_0_mediaType-}" = application/vnd.oci.image.manifest.v1+json ]
-check "index.json: manifest size" [ "${J_manifests_0_size-}" = "$(size "$blobs/$manifest")" ]
+check "index.json names the ref $kref second" \
+    [ "${J_manifests_1_annotations_org_opencontainers_image_ref_name-}" = "$kref" ]
+check "index.json: containerd's image names" \
+    [ "${J_manifests_0_annotations_io_containerd_image_name-}:${J_manifests_1_annotations_io_containerd_image_name-}" = "$ref:$kref" ]
+for i in 0 1; do
+    eval "mt=\${J_manifests_${i}_mediaType-} dg=\${J_manifests_${i}_digest-} sz=\${J_manifests_${i}_size-}"
+    check "index.json: manifest $i media type" [ "$mt" = application/vnd.oci.image.manifest.v1+json ]
+    check "index.json: manifest $i size" [ "$sz" = "$(size "$blobs/${dg#sha256:}" 2>/dev/null)" ]
+done
+check "index.json: the two refs name different manifests" [ "$manifest" != "$kmanifest" ]
 
 n=0 bad=0
 for b in "$blobs"/*; do
@@ -110,25 +133,35 @@ for b in "$blobs"/*; do
     }
 done
 check "all $n blobs match their digests" [ $bad -eq 0 ]
-check "exactly 3 blobs (config, manifest, layer)" [ $n -eq 3 ]
+check "exactly 6 blobs (config, manifest, layer of each image)" [ $n -eq 6 ]
 
-json "$blobs/$manifest"
-config=${J_config_digest-}
-config=${config#sha256:}
-check "manifest: schemaVersion 2" [ "${J_schemaVersion-}" = 2 ]
-check "manifest: config media type" \
-    [ "${J_config_mediaType-}" = application/vnd.oci.image.config.v1+json ]
-check "manifest: config blob and size" [ "${J_config_size-}" = "$(size "$blobs/$config" 2>/dev/null)" ]
-check "manifest: one layer" [ "${J_layers_n-}" = 1 ]
-check "manifest: layer media type" \
-    [ "${J_layers_0_mediaType-}" = application/vnd.oci.image.layer.v1.tar+gzip ]
-check "manifest: layer size" [ "${J_layers_0_size-}" = "$(size "$blobs/$layer")" ]
-
-diffid=$(gzip -dc "$blobs/$layer" | sha256sum | cut -d' ' -f1)
-json "$blobs/$config"
-check "config: amd64 linux" [ "${J_architecture-}:${J_os-}" = amd64:linux ]
-check "config: created is set (umoci needs it)" [ -n "${J_created-}" ]
-check "config: diff_id is the uncompressed layer" [ "${J_rootfs_diff_ids_0-}" = "sha256:$diffid" ]
+# check_manifest LABEL MANIFEST: the manifest, its config and its one
+# layer; sets config, layer and diffid.
+check_manifest() {
+    json "$blobs/$2"
+    config=${J_config_digest-}
+    config=${config#sha256:}
+    layer=${J_layers_0_digest-}
+    layer=${layer#sha256:}
+    check "$1 manifest: schemaVersion 2" [ "${J_schemaVersion-}" = 2 ]
+    check "$1 manifest: config media type" \
+        [ "${J_config_mediaType-}" = application/vnd.oci.image.config.v1+json ]
+    check "$1 manifest: config blob and size" [ "${J_config_size-}" = "$(size "$blobs/$config" 2>/dev/null)" ]
+    check "$1 manifest: one layer" [ "${J_layers_n-}" = 1 ]
+    check "$1 manifest: layer media type" \
+        [ "${J_layers_0_mediaType-}" = application/vnd.oci.image.layer.v1.tar+gzip ]
+    check "$1 manifest: layer size" [ "${J_layers_0_size-}" = "$(size "$blobs/$layer" 2>/dev/null)" ]
+    diffid=$(gzip -dc "$blobs/$layer" | sha256sum | cut -d' ' -f1)
+    json "$blobs/$config"
+    check "$1 config: amd64 linux" [ "${J_architecture-}:${J_os-}" = amd64:linux ]
+    check "$1 config: created is set (umoci needs it)" [ -n "${J_created-}" ]
+    check "$1 config: diff_id is the uncompressed layer" [ "${J_rootfs_diff_ids_0-}" = "sha256:$diffid" ]
+    check "$1 config: title $3" [ "${J_config_Labels_org_opencontainers_image_title-}" = "$3" ]
+}
+check_manifest "$kref" "$kmanifest" vmirs-test-guest-kernel
+kconfig=$config klayer=$layer kdiffid=$diffid
+check_manifest "$ref" "$manifest" vmirs-test-guest
+[ "$layer" = "$(layer_of "$blobs/$manifest")" ] || not_ok "the layer read with sed is not the manifest's"
 
 # --- the layer -------------------------------------------------------------
 listing=$(tar --numeric-owner -tvzf "$blobs/$layer" | awk '{ print $1, $2, $4, $5, $6 }')
@@ -140,6 +173,25 @@ check "layer holds exactly disk/ 0555 and disk/disk.qcow2 0440, 107:107, mtime 0
 # POSIX/pax headers say "ustar\0" "00" at offset 257; GNU's say "ustar  \0".
 magic=$(gzip -dc "$blobs/$layer" | od -An -c -j 257 -N 8 | tr -d ' ')
 check "layer is a pax/POSIX tar ($magic)" [ "$magic" = 'ustar\000' ]
+
+# --- the kernel-boot layer -------------------------------------------------
+listing=$(tar --numeric-owner -tvzf "$blobs/$klayer" | awk '{ print $1, $2, $4, $5, $6 }')
+expected="dr-xr-xr-x 107/107 1970-01-01 00:00 boot/
+-r--r--r-- 107/107 1970-01-01 00:00 boot/initrd.img
+-r--r--r-- 107/107 1970-01-01 00:00 boot/vmlinuz"
+check "kernel layer holds exactly boot/ 0555, boot/initrd.img and boot/vmlinuz 0444, 107:107, mtime 0" \
+    [ "$listing" = "$expected" ]
+[ "$listing" = "$expected" ] || printf '%s\n' "$listing" | sed 's/^/#   /'
+magic=$(gzip -dc "$blobs/$klayer" | od -An -c -j 257 -N 8 | tr -d ' ')
+check "kernel layer is a pax/POSIX tar ($magic)" [ "$magic" = 'ustar\000' ]
+mkdir "$tmp/klayer"
+tar -xzf "$blobs/$klayer" -C "$tmp/klayer" || not_ok "the kernel layer is not a gzip tar"
+chmod -R u+w "$tmp/klayer"
+check "kernel layer: boot/vmlinuz is the boot disk's vmlinuz" cmp -s "$tmp/klayer/boot/vmlinuz" "$tmp/boot/vmlinuz"
+check "kernel layer: boot/initrd.img is the boot disk's initrd.gz" \
+    cmp -s "$tmp/klayer/boot/initrd.img" "$tmp/boot/initrd.gz"
+check "kernel layer: boot/vmlinuz is a bzImage" \
+    [ "$(od -An -c -j 514 -N 4 "$tmp/klayer/boot/vmlinuz" 2>/dev/null | tr -d ' ')" = HdrS ]
 
 # --- the disk --------------------------------------------------------------
 info=$(qemu-img info --output=json "$qcow")
@@ -168,17 +220,51 @@ done
 check "initramfs: virtio, console, network, iso9660, cdrom, disk and power button modules${bad:+ (missing:$bad)}" \
     [ -z "$bad" ]
 
-# --- docker-archive --------------------------------------------------------
-mkdir "$tmp/da"
-tar -xf "$out/vmirs-test-guest.tar" -C "$tmp/da" || die "vmirs-test-guest.tar is not a tar"
-json "$tmp/da/manifest.json"
-check "docker-archive: one image" [ "${J__n-}" = 1 ]
-check "docker-archive: RepoTags [$ref]" [ "${J__0_RepoTags_n-}:${J__0_RepoTags_0-}" = "1:$ref" ]
-check "docker-archive: Config is the OCI config" [ "${J__0_Config-}" = "$config.json" ]
-check "docker-archive: the config file is identical" cmp -s "$tmp/da/$config.json" "$blobs/$config"
-check "docker-archive: one layer" [ "${J__0_Layers_n-}" = 1 ]
-check "docker-archive: the layer is the OCI layer uncompressed" \
-    [ "$(sha "$tmp/da/${J__0_Layers_0-none}" 2>/dev/null)" = "$diffid" ]
+# --- docker-archives -------------------------------------------------------
+# check_archive FILE REF CONFIG DIFFID
+check_archive() {
+    d=$tmp/da-${1##*/}
+    mkdir "$d"
+    tar -xf "$1" -C "$d" || {
+        not_ok "${1##*/} is not a tar"
+        return
+    }
+    json "$d/manifest.json"
+    check "${1##*/}: one image" [ "${J__n-}" = 1 ]
+    check "${1##*/}: RepoTags [$2]" [ "${J__0_RepoTags_n-}:${J__0_RepoTags_0-}" = "1:$2" ]
+    check "${1##*/}: Config is the OCI config" [ "${J__0_Config-}" = "$3.json" ]
+    check "${1##*/}: the config file is identical" cmp -s "$d/$3.json" "$blobs/$3"
+    check "${1##*/}: one layer" [ "${J__0_Layers_n-}" = 1 ]
+    check "${1##*/}: the layer is the OCI layer uncompressed" \
+        [ "$(sha "$d/${J__0_Layers_0-none}" 2>/dev/null)" = "$4" ]
+}
+check_archive "$out/vmirs-test-guest.tar" "$ref" "$config" "$diffid"
+check_archive "$out/vmirs-test-guest-kernel.tar" "$kref" "$kconfig" "$kdiffid"
+
+# --- skopeo, when installed --------------------------------------------------
+# skopeo_check LABEL TRANSPORT:REF WANT: skopeo inspect's Digest (OCI) or
+# its one layer (docker-archive, whose layers are the uncompressed tars).
+skopeo_check() {
+    r=$(skopeo inspect "$2" 2>&1) || {
+        not_ok "skopeo inspect $2"
+        printf '%s\n' "$r" | sed 's/^/#   /'
+        return
+    }
+    printf '%s' "$r" >"$tmp/skopeo.json"
+    json "$tmp/skopeo.json"
+    case $1 in
+    oci) check "skopeo inspect $2: Digest" [ "${J_Digest-}" = "sha256:$3" ] ;;
+    *) check "skopeo inspect $2: the one layer" [ "${J_Layers_n-}:${J_Layers_0-}" = "1:sha256:$3" ] ;;
+    esac
+}
+if command -v skopeo >/dev/null 2>&1; then
+    skopeo_check oci "oci:$oci:$ref" "$manifest"
+    skopeo_check oci "oci:$oci:$kref" "$kmanifest"
+    skopeo_check docker "docker-archive:$out/vmirs-test-guest.tar" "$diffid"
+    skopeo_check docker "docker-archive:$out/vmirs-test-guest-kernel.tar" "$kdiffid"
+else
+    ok "# SKIP skopeo is not installed"
+fi
 
 # --- the guest agent, on this host -----------------------------------------
 qga() {
