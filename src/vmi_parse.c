@@ -552,6 +552,17 @@ kernel_boot_container_check(struct yctx *c, yaml_node_t *map, void *obj)
                "kernelPath, initrdPath");
     check_image_path(c, map, "kernelPath", k->kernel_path);
     check_image_path(c, map, "initrdPath", k->initrd_path);
+    /* KubeVirt accepts an initrd alone and its domain then fails to
+     * start: QEMU takes -initrd only with -kernel. */
+    if (k->initrd_path && !k->kernel_path) {
+        size_t saved = ypath_push_key(c, "initrdPath");
+
+        yerror(c, ymap_get(c, map, "initrdPath", NULL),
+               "Invalid value: \"%s\": an initrd needs a kernel: set kernelPath too (QEMU loads "
+               "an initrd only with a kernel)",
+               k->initrd_path);
+        ypath_pop(c, saved);
+    }
 }
 
 static const struct yfield kernel_boot_container_fields[] = {
@@ -574,13 +585,6 @@ kernel_boot_check(struct yctx *c, yaml_node_t *map, void *obj)
 
         yerror(c, ymap_get(c, map, "kernelArgs", NULL),
                "Invalid value: kernel arguments cannot be provided without an external kernel");
-        ypath_pop(c, saved);
-    } else if (k->container && !k->container->kernel_path && k->kernel_args && *k->kernel_args) {
-        size_t saved = ypath_push_key(c, "kernelArgs");
-
-        yerror(c, ymap_get(c, map, "kernelArgs", NULL),
-               "Invalid value: kernel arguments need container.kernelPath: an initrd alone "
-               "takes no command line");
         ypath_pop(c, saved);
     }
 }
