@@ -1319,12 +1319,23 @@ start_create(struct controller *c, struct rs *s, unsigned slot)
         const struct volume *vol = &t->volumes.v[i];
         const struct kobj *ref = NULL;
 
+        const struct cloud_init_src *ci =
+            vol->cloud_init_nocloud ? vol->cloud_init_nocloud : vol->cloud_init_config_drive;
+
         if (vol->config_map)
             ref = desired_find(&c->desired, KOBJ_CONFIG_MAP, s->namespace, vol->config_map->name);
         else if (vol->secret)
             ref = desired_find(&c->desired, KOBJ_SECRET, s->namespace, vol->secret->secret_name);
         if (ref)
             job_add_file(j, desired_file_of(&c->desired, ref));
+        /* Cloud-init data kept in Secrets (secretRef, networkDataSecretRef). */
+        for (int k = 0; ci && k < 2; k++) {
+            const struct local_ref *lr = k ? ci->network_data_secret_ref : ci->secret_ref;
+
+            ref = lr ? desired_find(&c->desired, KOBJ_SECRET, s->namespace, lr->name) : NULL;
+            if (ref)
+                job_add_file(j, desired_file_of(&c->desired, ref));
+        }
     }
     /* Recorded before the call: counted as pending, never created twice. */
     r = rep_add(c, j->id.domain_name);

@@ -18,7 +18,7 @@ guest_exec() {
     shift 2
     args=""
     for a in "$@"; do args="$args${args:+,}\"$a\""; done
-    pid=$(agent "$d" "{\"execute\":\"guest-exec\",\"arguments\":{\"path\":\"$path\",\"arguments\":[$args],\"capture-output\":true}}" |
+    pid=$(agent "$d" "{\"execute\":\"guest-exec\",\"arguments\":{\"path\":\"$path\",\"arg\":[$args],\"capture-output\":true}}" |
         sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
     [ -n "$pid" ] || return 1
     i=0
