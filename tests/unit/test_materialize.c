@@ -353,6 +353,7 @@ test_conformance_fields(void **state)
     struct stat st;
 
     assert_string_equal(out, "");
+    free(out);
     replica_id_new(&id, first_vmirs(&conf_mf), counting_rng, &next);
     if (materialize_replica(&g.conf, "test", first_vmirs(&conf_mf), &objs, &id, false, &xml, &err) <
         0)
