@@ -14,18 +14,21 @@ backoff_long_run(int64_t started_ms, int64_t now_ms)
 
     if (__builtin_sub_overflow(now_ms, started_ms, &d))
         return started_ms < 0; /* now far after a very early start */
-    return d >= BACKOFF_RESET_AFTER_MS;
+    return d >= BACKOFF_HEALTHY_MS;
 }
 
 /* The wait after the given number of consecutive failures (at least 1):
- * BACKOFF_MIN_MS doubled each time, capped. The loop stops at the cap, so
- * no shift can overflow however many failures there were. */
+ * none after the first, then BACKOFF_MIN_MS doubled each time, capped.
+ * The loop stops at the cap, so no shift can overflow however many
+ * failures there were. */
 static int64_t
 backoff_delay_ms(unsigned failures)
 {
     int64_t d = BACKOFF_MIN_MS;
 
-    for (unsigned i = 1; i < failures && d < BACKOFF_MAX_MS; i++)
+    if (failures <= 1)
+        return 0;
+    for (unsigned i = 2; i < failures && d < BACKOFF_MAX_MS; i++)
         d *= 2;
     return d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS;
 }
@@ -33,8 +36,8 @@ backoff_delay_ms(unsigned failures)
 void
 backoff_failed(struct backoff *b, int64_t started_ms, int64_t now_ms)
 {
-    /* A replica that ran for a long time and then failed is a new
-     * incident, not the next step of a crash loop: start again at 1 s. */
+    /* A replica that ran healthily and then failed is a new incident, not
+     * the next step of a crash loop: replaced at once. */
     if (started_ms != 0 && backoff_long_run(started_ms, now_ms))
         b->failures = 1;
     else if (b->failures < UINT_MAX)

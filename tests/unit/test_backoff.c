@@ -15,14 +15,14 @@
 #define MIN (60 * S)
 #define NOW ((int64_t) 1700000000000) /* a wall-clock time in ms */
 
-/* A slot that keeps failing right after each create: 1 s, 2 s, 4 s...
- * doubling up to the 5 min cap, and staying there. */
+/* A slot that keeps failing right after each create: at once, then 1 s,
+ * 2 s, 4 s... doubling up to the 5 min cap, and staying there. */
 static void
 test_sequence(void **state)
 {
     static const int64_t want[] = {
-        1 * S,   2 * S,   4 * S,   8 * S,   16 * S,  32 * S,  64 * S,
-        128 * S, 256 * S, 300 * S, 300 * S, 300 * S, 300 * S,
+        0,      1 * S,   2 * S,   4 * S,   8 * S,   16 * S,  32 * S,
+        64 * S, 128 * S, 256 * S, 300 * S, 300 * S, 300 * S, 300 * S,
     };
     struct backoff b = {0};
     int64_t now = NOW, wait;
@@ -39,6 +39,11 @@ test_sequence(void **state)
         if (b.failures != i + 1 || b.not_before_ms - now != want[i])
             fail_msg("failure %zu: failures %u delay %jd, want %zu and %jd", i + 1, b.failures,
                      (intmax_t) (b.not_before_ms - now), i + 1, (intmax_t) want[i]);
+        if (want[i] == 0) {
+            assert_true(backoff_ready(&b, now, &wait));
+            assert_int_equal(wait, 0);
+            continue;
+        }
         assert_false(backoff_ready(&b, now, &wait));
         assert_int_equal(wait, want[i]);
         assert_false(backoff_ready(&b, b.not_before_ms - 1, &wait));
@@ -60,22 +65,24 @@ struct failed_case {
 #define NEVER INT64_MIN
 
 static const struct failed_case failed_cases[] = {
-    {"first failure, create failed", 0, NEVER, 1, 1 * S},
-    {"first failure, ran 1 s", 0, -1 * S, 1, 1 * S},
-    {"second failure", 1, -1 * S, 2, 2 * S},
-    {"fifth failure", 4, NEVER, 5, 16 * S},
-    {"ninth failure: 256 s", 8, NEVER, 9, 256 * S},
-    {"tenth failure: capped at 300 s", 9, NEVER, 10, 300 * S},
+    {"first failure, create failed: at once", 0, NEVER, 1, 0},
+    {"first failure, ran 1 s: at once", 0, -1 * S, 1, 0},
+    {"second failure", 1, -1 * S, 2, 1 * S},
+    {"third failure", 2, -1 * S, 3, 2 * S},
+    {"fifth failure", 4, NEVER, 5, 8 * S},
+    {"tenth failure: 256 s", 9, NEVER, 10, 256 * S},
+    {"eleventh failure: capped at 300 s", 10, NEVER, 11, 300 * S},
     {"many failures: the shift cannot overflow", 63, NEVER, 64, 300 * S},
     {"shift width exceeded", 1000, NEVER, 1001, 300 * S},
     {"count saturates", UINT_MAX - 1, NEVER, UINT_MAX, 300 * S},
     {"count stays saturated", UINT_MAX, NEVER, UINT_MAX, 300 * S},
-    /* A replica that ran for the reset time was not crash-looping. */
-    {"ran just under 10 min: the loop goes on", 5, -(10 * MIN - 1), 6, 32 * S},
-    {"ran exactly 10 min: start again at 1 s", 5, -10 * MIN, 1, 1 * S},
-    {"ran an hour: start again at 1 s", 12, -60 * MIN, 1, 1 * S},
-    {"ran long after no failures at all", 0, -60 * MIN, 1, 1 * S},
-    {"start time after now (clock step): the loop goes on", 2, 5 * S, 3, 4 * S},
+    /* A replica that ran healthily (10 s) was not crash-looping: a crash
+     * after a long healthy run is replaced at once. */
+    {"ran just under 10 s: the loop goes on", 5, -(10 * S - 1), 6, 16 * S},
+    {"ran exactly 10 s: replaced at once", 5, -10 * S, 1, 0},
+    {"ran an hour: replaced at once", 12, -60 * MIN, 1, 0},
+    {"ran long after no failures at all", 0, -60 * MIN, 1, 0},
+    {"start time after now (clock step): the loop goes on", 2, 5 * S, 3, 2 * S},
 };
 
 static void
@@ -103,10 +110,8 @@ struct running_case {
 };
 
 static const struct running_case running_cases[] = {
-    {"just started", 7, 60 * S, 0, false},
-    {"up 9:59.999", 7, 60 * S, -(10 * MIN - 1), false},
-    {"up exactly 10 min", 7, 60 * S, -10 * MIN, true},
-    {"up an hour", 3, -5 * S, -60 * MIN, true},
+    {"just started", 7, 60 * S, 0, false},         {"up 9.999 s", 7, 60 * S, -(10 * S - 1), false},
+    {"up exactly 10 s", 7, 60 * S, -10 * S, true}, {"up an hour", 3, -5 * S, -60 * MIN, true},
     {"nothing to forget", 0, 0, -60 * MIN, true},
 };
 
@@ -140,12 +145,16 @@ test_reset_then_fail(void **state)
         now = b.not_before_ms;
     }
     assert_int_equal(b.failures, 6);
-    backoff_running(&b, now, now + 10 * MIN);
+    backoff_running(&b, now, now + 10 * S);
     assert_int_equal(b.failures, 0);
     assert_int_equal(b.not_before_ms, 0);
     backoff_failed(&b, now, now + 11 * MIN);
     assert_int_equal(b.failures, 1);
-    assert_int_equal(b.not_before_ms, now + 11 * MIN + 1 * S);
+    assert_int_equal(b.not_before_ms, now + 11 * MIN);
+    /* Its replacement dies at once: now it backs off. */
+    backoff_failed(&b, now + 11 * MIN, now + 11 * MIN + 500);
+    assert_int_equal(b.failures, 2);
+    assert_int_equal(b.not_before_ms, now + 11 * MIN + 500 + 1 * S);
 }
 
 struct ready_case {
@@ -208,7 +217,7 @@ test_extreme_times(void **state)
     assert_int_equal(b.not_before_ms, 7);
     backoff_failed(&b, INT64_MAX, INT64_MIN);
     assert_int_equal(b.failures, 5);
-    assert_true(b.not_before_ms == INT64_MIN + 16 * S);
+    assert_true(b.not_before_ms == INT64_MIN + 8 * S);
 }
 
 int
