@@ -101,6 +101,9 @@ struct controller {
     struct rs **sets;
     size_t nsets;
     bool connected, listed, listing, synced, spool_settled, stopping;
+    /* The connection was lost since the last list: until libvirt has been
+     * listed again nothing is created or deleted (SPEC section 3). */
+    bool relist;
     unsigned gen;
     size_t inflight;
     uv_timer_t pass_timer, resync_timer, retry_timer, commit_timer, probe_timer;
@@ -518,6 +521,7 @@ struct job {
     enum job_kind kind;
     struct controller *c;
     char *name;
+    int errcode; /* a failed call's err->code: ENOTCONN, ECONNRESET (virt.h) or 0 */
     /* JOB_CREATE */
     struct replica_id id;
     unsigned slot;
@@ -563,6 +567,13 @@ job_free(struct job *j)
     for (size_t i = 0; i < j->nimages; i++)
         image_disk_free(&j->images[i]);
     free(j);
+}
+
+/* The call failed for want of libvirt, not because libvirt refused it. */
+static bool
+job_lost(const struct job *j)
+{
+    return j->errcode == ENOTCONN || j->errcode == ECONNRESET;
 }
 
 static int
@@ -672,7 +683,10 @@ work_create(struct job *j, char **errmsg)
     } else if (materialize_replica(c->conf, c->type, v, &objs, &j->id, false, &xml, &err) == 0) {
         if (write_intent(c, j, &err) == 0 && c->ops->create(c->v, xml, &err) == 0)
             rc = 0;
-        if (rc < 0) {
+        j->errcode = rc < 0 && err ? err->code : 0;
+        /* The connection died during the call: the domain may exist, with
+         * these files under it. The next list decides; the files stay. */
+        if (rc < 0 && j->errcode != ECONNRESET) {
             struct vmirs_err *ignored = NULL;
 
             materialize_remove(c->conf, j->id.domain_name, &ignored);
@@ -740,8 +754,10 @@ job_work(void *arg, char **errmsg)
         break;
     }
     }
-    if (rc < 0)
+    if (rc < 0) {
+        j->errcode = err ? err->code : 0;
         return err_to_msg(&err, errmsg);
+    }
     return 0;
 }
 
@@ -1018,6 +1034,20 @@ out:
 static void
 probe_done(struct controller *c, struct job *j, int rc, const char *errmsg)
 {
+    struct replica *r = rep_find(c, j->name);
+
+    if (rc < 0 && job_lost(j)) {
+        /* No answer for want of libvirt says nothing about the guest: no
+         * result, the probe is tried again a period later. */
+        if (r) {
+            struct probe_state *st = j->liveness ? &r->liveness : &r->readiness;
+
+            st->running = false;
+            st->next_ms = now_ms(c) + j->probe.t.period_ms;
+        }
+        schedule_probes(c);
+        return;
+    }
     probe_result(c, j->name, j->liveness, &j->probe.t, rc, errmsg);
 }
 
@@ -1151,12 +1181,21 @@ scan_intents(struct controller *c)
     closedir(d);
 }
 
+static void on_resync(uv_timer_t *t);
+
 static void
 list_done(struct controller *c, struct job *j, int rc, const char *errmsg)
 {
     c->listing = false;
     if (rc < 0) {
-        log_warn("list domains: %s", errmsg);
+        if (job_lost(j)) {
+            log_debug("list domains: %s", errmsg);
+        } else {
+            /* Try again soon: until a list succeeds nothing is done. */
+            log_warn("list domains: %s; trying again in 1 s", errmsg);
+            uv_timer_start(&c->resync_timer, on_resync, 1000,
+                           (uint64_t) c->conf->resync_interval * 1000);
+        }
         return;
     }
     c->gen++;
@@ -1179,6 +1218,13 @@ list_done(struct controller *c, struct job *j, int rc, const char *errmsg)
     if (!c->listed) {
         c->listed = true;
         scan_intents(c);
+        for (size_t i = 0; i < c->nsets; i++)
+            mark_dirty(c, c->sets[i]);
+    }
+    if (c->relist) {
+        /* Back after an outage: every set is looked at again, at full
+         * speed (the outage charged nobody's back-off). */
+        c->relist = false;
         for (size_t i = 0; i < c->nsets; i++)
             mark_dirty(c, c->sets[i]);
     }
@@ -1710,8 +1756,8 @@ on_pass(uv_timer_t *t)
 {
     struct controller *c = t->data;
 
-    if (c->stopping || !c->listed || !c->spool_settled)
-        return;
+    if (c->stopping || !c->listed || !c->spool_settled || !c->connected || c->relist)
+        return; /* the sets stay dirty: the pass after the next list does it */
     if (c->store && !c->pruned)
         collect_removed_while_down(c);
     for (size_t i = 0; i < c->nsets; i++)
@@ -1793,6 +1839,15 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
             if (r->phase == PHASE_PENDING)
                 rep_set_phase(c, r, PHASE_RUNNING, true);
         }
+    } else if (job_lost(j)) {
+        /* libvirt went away, the template is not at fault: no event, no
+         * back-off. Never sent: the replica is no more. Lost during the
+         * call: it stays pending until the next list finds it or not. */
+        log_debug("create `%s`: %s", j->id.domain_name, errmsg);
+        if (r && j->errcode == ENOTCONN)
+            rep_forget(c, r);
+        else if (r)
+            r->creating = false;
     } else {
         if (s) {
             rs_event(c, s, true, "FailedCreate", "Error creating virtual machine instance: %s",
@@ -1857,6 +1912,8 @@ job_done(void *arg, int rc, char *errmsg)
         list_done(c, j, rc, errmsg);
         break;
     case JOB_GET:
+        if (rc < 0 && job_lost(j))
+            break; /* the next list reads it */
         get_done(c, j, rc, errmsg);
         break;
     case JOB_PROBE:
@@ -1874,7 +1931,9 @@ job_done(void *arg, int rc, char *errmsg)
         }
         break;
     case JOB_FORWARD:
-        if (rc < 0 && r) {
+        if (rc < 0 && r && job_lost(j)) {
+            log_debug("replica `%s`: forward host ports: %s", r->name, errmsg);
+        } else if (rc < 0 && r) {
             cleanup_free char *msg = xasprintf("Error forwarding host ports: %s", errmsg);
 
             log_warn("replica `%s`: %s", r->name, errmsg);
@@ -1882,6 +1941,15 @@ job_done(void *arg, int rc, char *errmsg)
         }
         break;
     case JOB_REAP:
+        if (rc < 0 && job_lost(j)) {
+            /* Tried again once libvirt is back and listed. */
+            log_debug("remove replica `%s`: %s", j->name, errmsg);
+            if (r) {
+                r->deleting = false;
+                mark_replica_dirty(c, r);
+            }
+            break;
+        }
         if (rc < 0)
             log_warn("remove replica `%s`: %s", j->name, errmsg);
         if (r) {
@@ -1901,18 +1969,23 @@ job_done(void *arg, int rc, char *errmsg)
         if (rc < 0 && r) {
             struct rs *s = rs_find_uid(c, r->meta.owner_uid);
 
+            if (job_lost(j))
+                s = NULL; /* not the replica's fault: done again after the next list */
             if (s)
                 rs_event(c, s, true, "FailedDelete",
                          "Error deleting virtual machine instance %s: %s",
                          r->meta.vmi_name ? r->meta.vmi_name : r->name, errmsg);
-            rs_failure(c, s, "FailedDelete", errmsg);
+            if (s)
+                rs_failure(c, s, "FailedDelete", errmsg);
             r->deleting = false;
             rep_cancel_grace(r);
             mark_replica_dirty(c, r);
         }
         break;
     case JOB_SET_META:
-        if (rc < 0)
+        if (rc < 0 && job_lost(j))
+            log_debug("set the owner of replica `%s`: %s", j->name, errmsg);
+        else if (rc < 0)
             log_warn("set the owner of replica `%s`: %s", j->name, errmsg);
         if (r)
             mark_replica_dirty(c, r);
@@ -2051,15 +2124,19 @@ void
 controller_connected(struct controller *c)
 {
     c->connected = true;
-    log_info("connected to %s: resynchronising", c->conf->libvirt_uri);
+    log_debug("resynchronising with %s", c->conf->libvirt_uri);
     request_list(c);
 }
 
+/* virt logs the outage once; here nothing is done until libvirt is back
+ * and listed again (the mock hypervisor, or a libvirtd that lost its
+ * transient domains, may come back empty). */
 void
 controller_disconnected(struct controller *c, const char *why)
 {
     c->connected = false;
-    log_warn("lost the connection to %s: %s", c->conf->libvirt_uri, why);
+    c->relist = true;
+    log_debug("lost the connection to %s: %s", c->conf->libvirt_uri, why);
 }
 
 bool

@@ -5,6 +5,7 @@
 #include "virt.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
@@ -27,9 +28,12 @@
 #define VIRT_KEEPALIVE_INTERVAL 5
 #define VIRT_KEEPALIVE_COUNT 3
 
-/* Reconnect backoff: 1 s, 2 s, 4 s... at most 30 s. */
-#define VIRT_BACKOFF_MIN_MS 1000u
-#define VIRT_BACKOFF_MAX_MS 30000u
+/* Reconnect backoff: 500 ms, 1 s, then every 2 s. An attempt is one
+ * failed connect(2) on libvirtd's socket, so trying often costs nothing
+ * measurable while libvirtd is down, and the replicas come back within 2 s
+ * of its return (systemd restarts libvirtd in about a second). */
+#define VIRT_BACKOFF_MIN_MS 500u
+#define VIRT_BACKOFF_MAX_MS 2000u
 
 /* One generation of connections: opened together by a connect job,
  * installed on the loop thread, closed together by a teardown job. It is
@@ -67,9 +71,12 @@ struct virt {
     bool connected;
     bool connecting; /* a connect job is queued or running */
     bool stopping;
-    unsigned failures; /* failed attempts and losses since the last success */
-    unsigned attempts; /* failed connect attempts, ever (tests) */
-    unsigned jobs;     /* connect and teardown jobs in flight */
+    unsigned failures;      /* failed attempts and losses since the last success */
+    unsigned attempts;      /* failed connect attempts, ever (tests) */
+    bool was_connected;     /* a connection has been up before */
+    bool outage_logged;     /* this outage has had its one warning */
+    uint64_t down_since_ms; /* uv_now when the connection was lost */
+    unsigned jobs;          /* connect and teardown jobs in flight */
     uv_timer_t retry;
     uv_async_t wake;  /* the only handle touched from other threads */
     unsigned handles; /* open uv handles, closed on stop */
@@ -84,7 +91,7 @@ struct virt_lease {
 };
 
 /* The reconnect delay after `failures` consecutive failures (or a loss,
- * which counts as one): 1 s doubling to 30 s. */
+ * which counts as one): 500 ms doubling to 2 s. */
 STATIC unsigned virt_backoff_ms(unsigned failures);
 
 STATIC unsigned
@@ -137,6 +144,18 @@ virt_process_init(void)
     xmlInitParser();
 }
 
+/* Whether libvirt's error says the call lost its connection (libvirtd
+ * went away, the socket closed, keepalive timed out) rather than that the
+ * hypervisor refused it. Such a call may or may not have taken effect. */
+static bool
+virt_error_is_connection(const virError *e)
+{
+    if (!e)
+        return false;
+    return e->domain == VIR_FROM_RPC || e->code == VIR_ERR_NO_CONNECT ||
+           e->code == VIR_ERR_INVALID_CONN || e->code == VIR_ERR_RPC;
+}
+
 /* Fill err with "context: <libvirt's last error in this thread>". */
 static int virt_error(struct vmirs_err **err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -151,7 +170,10 @@ virt_error(struct vmirs_err **err, const char *fmt, ...)
     if (vasprintf(&ctx, fmt, ap) < 0)
         ctx = NULL;
     va_end(ap);
-    return err_set(err, 0, "%s: %s", ctx ? ctx : "libvirt", virGetLastErrorMessage());
+    err_set(err, 0, "%s: %s", ctx ? ctx : "libvirt", virGetLastErrorMessage());
+    if (virt_error_is_connection(virGetLastError()))
+        (*err)->code = ECONNRESET;
+    return -1;
 }
 
 static const char *
@@ -187,7 +209,9 @@ virt_acquire(struct virt *v, struct virt_lease *l, struct vmirs_err **err)
     uv_mutex_lock(&v->lock);
     if (!v->cur) {
         uv_mutex_unlock(&v->lock);
-        return err_set(err, 0, "not connected to `%s`", v->uri);
+        err_set(err, 0, "not connected to `%s`", v->uri);
+        (*err)->code = ENOTCONN;
+        return -1;
     }
     best = v->next % v->nconn;
     for (unsigned k = 1; k < v->nconn; k++) {
@@ -740,8 +764,15 @@ virt_connect_done(void *arg, int rc, char *errmsg)
     }
     if (rc < 0) {
         v->attempts++;
-        log_warn("connect to `%s`: %s; retrying in %u s", v->uri, msg ? msg : "failed",
-                 virt_backoff_ms(v->failures) / 1000);
+        /* One line per outage, not one per attempt (SPEC section 3): the
+         * first failed attempt says why, the rest are debug. */
+        if (!v->outage_logged) {
+            log_warn("connect to `%s`: %s; retrying every %u s until it answers", v->uri,
+                     msg ? msg : "failed", VIRT_BACKOFF_MAX_MS / 1000);
+            v->outage_logged = true;
+        } else {
+            log_debug("connect to `%s`: %s", v->uri, msg ? msg : "failed");
+        }
         virt_submit_teardown(v, set);
         virt_schedule_retry(v);
         return;
@@ -753,7 +784,13 @@ virt_connect_done(void *arg, int rc, char *errmsg)
     uv_mutex_unlock(&v->lock);
     v->connected = true;
     v->failures = 0;
-    log_info("connected to `%s`", v->uri);
+    if (v->was_connected)
+        log_info("reconnected to `%s` after %.1f s", v->uri,
+                 (double) (uv_now(v->loop) - v->down_since_ms) / 1000);
+    else
+        log_info("connected to `%s`", v->uri);
+    v->was_connected = true;
+    v->outage_logged = false;
     if (v->ev.connected)
         v->ev.connected(v->opaque);
 }
@@ -817,8 +854,9 @@ virt_on_wake(uv_async_t *a)
         return;
     why = xstrdup(virt_close_reason(atomic_load(&v->lost_reason)));
     set = virt_uninstall(v);
-    log_warn("connection to `%s` lost: %s; reconnecting in %u s", v->uri, why,
-             virt_backoff_ms(v->failures) / 1000);
+    log_warn("lost the connection to `%s`: %s; reconnecting", v->uri, why);
+    v->outage_logged = true;
+    v->down_since_ms = uv_now(v->loop);
     virt_submit_teardown(v, set);
     virt_schedule_retry(v);
     if (v->ev.disconnected)

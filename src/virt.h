@@ -35,7 +35,10 @@ struct virt;
 struct workq;
 
 /* Blocking calls: call only from workq threads. Each returns 0 or -1
- * with err (the libvirt message, copied in the calling thread). */
+ * with err (the libvirt message, copied in the calling thread). err->code
+ * is ENOTCONN when no connection was up (the call was never made) and
+ * ECONNRESET when the connection was lost during the call (it may or may
+ * not have taken effect); else 0. */
 struct virt_ops {
     /* Every domain with vmirsd metadata, running or not. */
     int (*list)(struct virt *v, struct virt_domain **out, size_t *n, struct vmirs_err **err);
@@ -70,7 +73,7 @@ struct virt_ops {
 extern const struct virt_ops virt_libvirt_ops;
 
 /* Connect to uri in the background (on workq q), with keepalive, a close
- * callback and lifecycle events; reconnect with backoff (1 s to 30 s) when
+ * callback and lifecycle events; reconnect with backoff (500 ms to 2 s) when
  * the connection drops. Calls ev->connected after every (re)connect.
  * virt_event_register must have run before. nconn connections are opened
  * so that blocking calls are not limited by libvirtd's 5 per connection. */
