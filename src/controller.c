@@ -685,8 +685,9 @@ work_create(struct job *j, char **errmsg)
             rc = 0;
         j->errcode = rc < 0 && err ? err->code : 0;
         /* The connection died during the call: the domain may exist, with
-         * these files under it. The next list decides; the files stay. */
-        if (rc < 0 && j->errcode != ECONNRESET) {
+         * these files under it. The next list decides; the files stay.
+         * Otherwise only what this create made is removed. */
+        if (rc < 0 && j->errcode != ECONNRESET && j->id.made_dir) {
             struct vmirs_err *ignored = NULL;
 
             materialize_remove(c->conf, j->id.domain_name, &ignored);
@@ -1347,6 +1348,16 @@ start_forward(struct controller *c, struct replica *r)
     submit(c, j);
 }
 
+/* Draws of a random name before a create gives up for this pass: with
+ * 27^5 names, eight taken in a row means the name space is full. */
+#define CONTROLLER_NAME_TRIES 8
+
+static bool
+name_taken(const char *domain_name, void *opaque)
+{
+    return rep_find(opaque, domain_name) != NULL;
+}
+
 static void
 start_create(struct controller *c, struct rs *s, unsigned slot)
 {
@@ -1355,7 +1366,15 @@ start_create(struct controller *c, struct rs *s, unsigned slot)
     struct job *j = job_new(JOB_CREATE, NULL);
     struct replica *r;
 
-    replica_id_new(&j->id, s->spec, names_rng_system, NULL);
+    /* Free among the replicas vmirsd knows: libvirt's domains with its
+     * metadata, creates in flight, intents recorded before a restart, and
+     * replicas being removed (their directories still exist). */
+    if (replica_id_new_free(&j->id, s->spec, names_rng_system, NULL, name_taken, c,
+                            CONTROLLER_NAME_TRIES) < 0) {
+        log_warn("%s: no free replica name after %d draws", event_name(s), CONTROLLER_NAME_TRIES);
+        job_free(j);
+        return;
+    }
     j->id.slot = slot;
     j->slot = slot;
     j->ns = xstrdup(s->namespace);

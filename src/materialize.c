@@ -51,6 +51,28 @@ replica_id_new(struct replica_id *id, const struct vmirs *v, names_rng_fn rng, v
     id->template_hash = xstrdup(v->template_hash ? v->template_hash : "");
 }
 
+/* Five characters of 27 collide often at scale (one chance in six among
+ * 2,300 replicas), and a second replica of a live one's name would write
+ * into its directory. Kubernetes' generateName has the same weakness; its
+ * API server refuses the duplicate with AlreadyExists and the caller draws
+ * again (staging/src/k8s.io/apiserver/pkg/storage/names/generate.go, and
+ * the ReplicaSet controller retries the create). Here the names in use are
+ * known before the call, so the draw is repeated at once. */
+int
+replica_id_new_free(struct replica_id *id, const struct vmirs *v, names_rng_fn rng, void *opaque,
+                    bool (*taken)(const char *domain_name, void *taken_opaque), void *taken_opaque,
+                    unsigned tries)
+{
+    for (unsigned i = 0; i < tries; i++) {
+        replica_id_new(id, v, rng, opaque);
+        if (!taken(id->domain_name, taken_opaque))
+            return 0;
+        replica_id_free(id);
+    }
+    memset(id, 0, sizeof(*id));
+    return -1;
+}
+
 char *
 materialize_vmirs_uid(const struct vmirs *v)
 {
@@ -616,8 +638,8 @@ fill_cpu(struct domxml *x, const struct domain_spec *d, const char *type)
 
 int
 materialize_replica(const struct vmirs_conf *conf, const char *domain_type, const struct vmirs *v,
-                    const struct materialize_objects *objs, const struct replica_id *id,
-                    bool dry_run, char **xml, struct vmirs_err **err)
+                    const struct materialize_objects *objs, struct replica_id *id, bool dry_run,
+                    char **xml, struct vmirs_err **err)
 {
     const struct vmi_spec *s = &v->spec.template->spec;
     const struct domain_spec *d = &s->domain;
@@ -641,6 +663,8 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
         dir = xasprintf("%s/replicas/%s", conf->state_dir, id->domain_name);
     else if (volume_replica_dir_create(conf->state_dir, id->domain_name, &dir, err) < 0)
         return err_wrap(err, "replica `%s`", id->domain_name);
+    else
+        id->made_dir = true;
 
     plan_disks(&p, s);
     plan_filesystems(&p, s, dir);
@@ -730,12 +754,13 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
     rc = domxml_build(&x, xml, err);
 
 out:
-    if (rc < 0 && !dry_run) {
+    if (rc < 0 && id->made_dir) {
         struct vmirs_err *ignored = NULL;
 
         /* Leave nothing behind for a replica that will not exist. */
         volume_replica_dir_remove(conf->state_dir, id->domain_name, &ignored);
         err_free(&ignored);
+        id->made_dir = false;
     }
     free(xdisks);
     free(xfss);

@@ -27,6 +27,9 @@ struct replica_id {
     /* Host ports forwarded to it (network = user), in its metadata. */
     struct dommeta_port ports[DOMMETA_MAX_PORTS];
     size_t nports;
+    /* Set by materialize_replica when it created the replica's directory:
+     * a create that fails later removes that directory, and nothing else. */
+    bool made_dir;
 };
 
 /* Where ConfigMaps and Secrets named by volumes are found. */
@@ -42,6 +45,13 @@ struct materialize_objects {
 /* A new identity for a replica of v. */
 void replica_id_new(struct replica_id *id, const struct vmirs *v, names_rng_fn rng, void *opaque);
 
+/* replica_id_new, drawing again while taken(domain name, taken_opaque)
+ * says the name is in use, at most tries times in all; -1 (and *id
+ * empty) when every draw was taken. */
+int replica_id_new_free(struct replica_id *id, const struct vmirs *v, names_rng_fn rng,
+                        void *opaque, bool (*taken)(const char *domain_name, void *taken_opaque),
+                        void *taken_opaque, unsigned tries);
+
 /* The uid vmirsd gives a VMIRS: metadata.uid when the manifest has one,
  * else derived from namespace/name, so it is stable across restarts. */
 char *materialize_vmirs_uid(const struct vmirs *v);
@@ -54,12 +64,13 @@ void replica_id_free(struct replica_id *id);
 const char *materialize_domain_type(const struct vmirs_conf *conf);
 
 /* Resolve images (which may fill the image cache), create the replica's
- * files unless dry_run, and write its domain XML to *xml. On failure the
- * files made so far are removed. */
+ * files unless dry_run, and write its domain XML to *xml. The replica's
+ * directory is created exclusively (one that exists is another replica's:
+ * an error) and id->made_dir set. On failure the files made so far are
+ * removed, and only those. */
 int materialize_replica(const struct vmirs_conf *conf, const char *domain_type,
                         const struct vmirs *v, const struct materialize_objects *objs,
-                        const struct replica_id *id, bool dry_run, char **xml,
-                        struct vmirs_err **err);
+                        struct replica_id *id, bool dry_run, char **xml, struct vmirs_err **err);
 
 /* Remove the replica's files (its directory); harmless when absent. */
 int materialize_remove(const struct vmirs_conf *conf, const char *domain_name,

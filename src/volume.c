@@ -52,13 +52,18 @@ volume_mkdir_replica(const char *path, struct vmirs_err **err)
 {
     struct stat st;
 
+    /* Exclusive: a directory that exists belongs to another replica of the
+     * same name (a live one, or one being removed), whose disks a create
+     * must never write into or, failing, remove. */
     if (mkdir(path, VOLUME_DIR_MODE) == 0)
         return 0;
-    if (errno == EEXIST) {
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
+    if (errno == EEXIST && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return err_set(err, 0,
+                       "create replica directory `%s`: it exists: another replica has "
+                       "this name",
+                       path);
+    if (errno == EEXIST)
         errno = ENOTDIR;
-    }
     return err_set(err, errno, "create replica directory `%s`", path);
 }
 

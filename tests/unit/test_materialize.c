@@ -287,6 +287,75 @@ test_failure_leaves_nothing(void **state)
     replica_id_free(&id);
 }
 
+static bool
+taken_first(const char *domain_name, void *opaque)
+{
+    return strcmp(domain_name, opaque) == 0;
+}
+
+static bool
+taken_all(const char *domain_name, void *opaque)
+{
+    return true;
+}
+
+/* Two replicas drawing the same random name: the second create is refused
+ * before it writes anything, and the live replica's disks stay as they
+ * are; a name taken is drawn again. */
+static void
+test_name_collision(void **state)
+{
+    unsigned next = 0;
+    struct replica_id a, b;
+    struct vmirs_err *err = NULL;
+    struct materialize_objects objs = {.config_map = cm, .secret = secret};
+    char *xml = NULL, *root, *msg;
+    struct stat before, after;
+
+    replica_id_new(&a, first_vmirs(&g.mf), counting_rng, &next);
+    if (materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &a, false, &xml, &err) < 0)
+        fail_msg("%s", err->msg);
+    free(xml);
+    xml = NULL;
+    assert_true(a.made_dir);
+    root = xasprintf("%s/state/replicas/%s/root.qcow2", g.tmp, a.domain_name);
+    assert_int_equal(stat(root, &before), 0);
+
+    next = 0; /* the same draw again */
+    replica_id_new(&b, first_vmirs(&g.mf), counting_rng, &next);
+    assert_string_equal(b.domain_name, a.domain_name);
+    assert_int_equal(
+        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &b, false, &xml, &err), -1);
+    msg = xasprintf("replica `default_frontbcdfg`: create replica directory "
+                    "`%s/state/replicas/default_frontbcdfg`: it exists: another replica has "
+                    "this name",
+                    g.tmp);
+    assert_string_equal(err->msg, msg);
+    free(msg);
+    err_free(&err);
+    assert_false(b.made_dir);
+    assert_null(xml);
+    assert_int_equal(stat(root, &after), 0);
+    assert_int_equal(after.st_ino, before.st_ino);
+    assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    replica_id_free(&b);
+
+    /* Drawn again while taken: the next draw is another name. */
+    next = 0;
+    assert_int_equal(replica_id_new_free(&b, first_vmirs(&g.mf), counting_rng, &next, taken_first,
+                                         a.domain_name, 8),
+                     0);
+    assert_string_not_equal(b.domain_name, a.domain_name);
+    replica_id_free(&b);
+    assert_int_equal(
+        replica_id_new_free(&b, first_vmirs(&g.mf), counting_rng, &next, taken_all, NULL, 8), -1);
+    assert_null(b.domain_name);
+
+    assert_int_equal(materialize_remove(&g.conf, a.domain_name, &err), 0);
+    free(root);
+    replica_id_free(&a);
+}
+
 /* KubeVirt's fields that used to be ignored: a config drive whose user
  * data comes from a Secret, virtiofs shares, rng, a dashed MAC, an empty
  * machine type. */
@@ -441,6 +510,7 @@ main(void)
         cmocka_unit_test(test_test_driver_accepts_it),
         cmocka_unit_test(test_dry_run_creates_nothing),
         cmocka_unit_test(test_failure_leaves_nothing),
+        cmocka_unit_test(test_name_collision),
         cmocka_unit_test(test_conformance_fields),
     };
 

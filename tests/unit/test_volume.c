@@ -118,11 +118,15 @@ test_dir_create(void **state)
     assert_int_equal(st.st_mode & 0777, 0711);
     free(dir);
     dir = NULL;
-    /* Again: the directory is reused. */
-    assert_int_equal(volume_replica_dir_create(sd, "default_testh8998", &dir, &err), 0);
-    assert_string_equal(dir, want);
-    free(dir);
-    dir = NULL;
+    /* Again: refused, the directory is another replica's and stays. */
+    assert_int_equal(volume_replica_dir_create(sd, "default_testh8998", &dir, &err), -1);
+    assert_null(dir);
+    msg =
+        xasprintf("create replica directory `%s`: it exists: another replica has this name", want);
+    assert_string_equal(err->msg, msg);
+    free(msg);
+    err_free(&err);
+    assert_int_equal(stat(want, &st), 0);
 
     /* The replica path is taken by a file or by a symlink to a directory. */
     file = write_tmpfile(tmp, "state/replicas/default_file", "x");
