@@ -29,10 +29,20 @@
 
 #include "log.h"
 
-/* A create that vmirsd recorded (its replica directory) but whose domain
- * is not there after a restart may still be finishing inside libvirtd.
- * It counts as pending this long before it is given up and removed. */
+/* A create recorded in the intent journal before a restart, not settled,
+ * and younger than this, may have been sent to libvirtd: it counts as
+ * pending until libvirt has been listed INTENT_SETTLE_MS after the
+ * restart's first list. Older lines are no create in flight. */
 #define INTENT_GRACE_MS 60000
+/* A create libvirtd has accepted is in its domain list (and a second
+ * create of that name or UUID is refused) from the moment its driver adds
+ * the domain object, long before QEMU runs: measured here on QEMU 7.2
+ * with libvirt 9.0, seen in `virsh list` 0.13 s into a 0.58 s create, a
+ * second create refused ("domain is already active"); the test driver
+ * creates atomically. So a list that starts this long after the first one
+ * shows every create a killed vmirsd had sent: what it does not show was
+ * never sent, and is removed (its files), never released. */
+#define INTENT_SETTLE_MS 2000
 
 #define INTENT_JOURNAL "intents"
 /* The journal is truncated when no create is in flight and it has grown
@@ -49,6 +59,7 @@ struct replica {
     bool deleting; /* shutdown, destroy or reap under way */
     bool creating; /* create in flight */
     bool intent;   /* recorded before a restart, not (yet) seen in libvirt */
+    bool phantom;  /* known only from the journal: never seen in libvirt */
     int64_t created_ms, started_ms, ready_since_ms;
     bool running_ready;  /* libvirt's view: running, not paused */
     bool was_ready;      /* Ready in the store when vmirsd started: probes resume from there */
@@ -105,6 +116,7 @@ struct controller {
      * listed again nothing is created or deleted (SPEC section 3). */
     bool relist;
     unsigned gen;
+    int64_t first_list_ms; /* when the first list after the start was asked for */
     size_t inflight;
     uv_timer_t pass_timer, resync_timer, retry_timer, commit_timer, probe_timer;
     struct workq *probe_q; /* probes wait for each other, not for creates */
@@ -531,6 +543,7 @@ struct job {
     /* JOB_SET_META */
     struct dommeta meta;
     /* JOB_LIST, JOB_GET */
+    int64_t submitted_ms;
     struct virt_domain *doms;
     size_t ndoms;
     struct virt_domain one;
@@ -1083,6 +1096,7 @@ apply_domain(struct controller *c, const struct virt_domain *d)
     memcpy(r->meta.ports, d->meta.ports, sizeof(r->meta.ports));
     r->meta.nports = d->meta.nports;
     r->intent = false;
+    r->phantom = false;
     r->gen = c->gen;
     if (!r->creating)
         rep_set_phase(c, r, phase, ready);
@@ -1145,6 +1159,7 @@ scan_intents(struct controller *c)
             r->meta.owner_uid = xstrdup(uid);
             r->meta.slot = slot;
             r->intent = true;
+            r->phantom = true;
             r->phase = PHASE_PENDING;
             r->gen = c->gen;
             log_info("replica `%s` was being created before a restart: counted as pending", name);
@@ -1209,18 +1224,31 @@ list_done(struct controller *c, struct job *j, int rc, const char *errmsg)
 
         if (r->gen == c->gen || r->creating)
             continue;
-        if (r->intent && now_ms(c) - r->created_ms < INTENT_GRACE_MS)
+        if (r->intent && j->submitted_ms < c->first_list_ms + INTENT_SETTLE_MS)
             continue;
+        if (r->intent)
+            log_info("replica `%s` was never created: its files are removed", r->name);
         if (r->phase != PHASE_SUCCEEDED && r->phase != PHASE_FAILED)
             rep_set_phase(c, r, PHASE_UNKNOWN, false);
         r->intent = false;
         mark_replica_dirty(c, r);
     }
     if (!c->listed) {
+        bool pending = false;
+
         c->listed = true;
         scan_intents(c);
         for (size_t i = 0; i < c->nsets; i++)
             mark_dirty(c, c->sets[i]);
+        /* Settle the intents with a list taken late enough to show them. */
+        for (size_t i = 0; i < c->nreps && !pending; i++)
+            pending = c->reps[i]->intent;
+        if (pending) {
+            int64_t due = c->first_list_ms + INTENT_SETTLE_MS - now_ms(c);
+
+            uv_timer_start(&c->resync_timer, on_resync, (uint64_t) (due > 0 ? due : 0),
+                           (uint64_t) c->conf->resync_interval * 1000);
+        }
     }
     if (c->relist) {
         /* Back after an outage: every set is looked at again, at full
@@ -1235,10 +1263,16 @@ list_done(struct controller *c, struct job *j, int rc, const char *errmsg)
 static void
 request_list(struct controller *c)
 {
+    struct job *j;
+
     if (c->listing || !c->connected || c->stopping)
         return;
     c->listing = true;
-    submit(c, job_new(JOB_LIST, NULL));
+    j = job_new(JOB_LIST, NULL);
+    j->submitted_ms = now_ms(c);
+    if (!c->listed && !c->first_list_ms)
+        c->first_list_ms = j->submitted_ms;
+    submit(c, j);
 }
 
 /* ---- acting ---- */
@@ -1630,7 +1664,9 @@ run_pass(struct controller *c, struct rs *s)
         obs[n++] = (struct observed){
             .name = r->name,
             .owner_uid = owner,
-            .labels = r->intent ? NULL : &r->meta.labels,
+            /* Never seen: its labels are not known, so it is never
+             * released (only counted, then reaped when given up). */
+            .labels = r->intent || r->phantom ? NULL : &r->meta.labels,
             .template_hash = r->meta.template_hash,
             .phase = r->phase,
             .ready = r->ready,
