@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "controller.h"
+#include "looplag.h"
 #include "materialize.h"
 #include "sdnotify.h"
 #include "spool.h"
@@ -27,6 +28,8 @@
 
 /* A write burst or an editor's save-and-rename settles within this. */
 #define SPOOL_DEBOUNCE_MS 50
+/* With log_level = debug, the loop's lag is measured this often. */
+#define LOOPLAG_PERIOD_MS 20
 
 struct daemon {
     uv_loop_t loop;
@@ -39,6 +42,7 @@ struct daemon {
     struct store *store;
     struct sdnotify *notify;
     struct spool *spool;
+    struct looplag *lag; /* debug only */
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t rescan;
     bool stopping;
@@ -172,6 +176,8 @@ on_virt_stopped(void *opaque)
     uv_close((uv_handle_t *) &d->sigterm, on_handle_closed);
     uv_close((uv_handle_t *) &d->sigint, on_handle_closed);
     uv_close((uv_handle_t *) &d->rescan, on_handle_closed);
+    looplag_stop(d->lag);
+    d->lag = NULL;
 }
 
 static bool
@@ -279,6 +285,8 @@ daemon_run(struct vmirs_conf *conf, const char *conf_path, bool conf_given)
     uv_signal_start(&d.sighup, on_sighup, SIGHUP);
     uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+    if (log_enabled(LOG_LEVEL_DEBUG))
+        d.lag = looplag_start(&d.loop, LOOPLAG_PERIOD_MS);
     uv_timer_init(&d.loop, &d.rescan);
     d.rescan.data = &d;
     uv_timer_start(&d.rescan, on_rescan, (uint64_t) conf->resync_interval * 1000,

@@ -1,0 +1,71 @@
+#include "config.h"
+
+#define LOG_COMPONENT "loop"
+
+#include "looplag.h"
+
+#include <stdlib.h>
+
+#include "util.h"
+
+#include "log.h"
+
+/* Lags below this are timer slack and scheduling, not work on the loop. */
+#define LOOPLAG_REPORT_MIN_MS 5
+
+struct looplag {
+    uv_timer_t timer;
+    uint64_t period_ns;
+    uint64_t due_ns; /* when the timer should have run, uv_hrtime */
+    uint64_t worst_ms;
+};
+
+/* uv_hrtime, not uv_now: the loop's cached time is taken once per
+ * iteration, so a callback that ran long before this one would hide in
+ * it. */
+static void
+on_tick(uv_timer_t *t)
+{
+    struct looplag *l = t->data;
+    uint64_t now = uv_hrtime();
+    uint64_t lag_ms = now > l->due_ns ? (now - l->due_ns) / 1000000 : 0;
+
+    if (lag_ms > l->worst_ms) {
+        l->worst_ms = lag_ms;
+        if (lag_ms >= LOOPLAG_REPORT_MIN_MS)
+            log_debug("worst lag so far: %llu ms", (unsigned long long) lag_ms);
+    }
+    l->due_ns = now + l->period_ns;
+}
+
+struct looplag *
+looplag_start(uv_loop_t *loop, uint64_t period_ms)
+{
+    struct looplag *l = xcalloc(1, sizeof(*l));
+
+    uv_timer_init(loop, &l->timer);
+    l->timer.data = l;
+    l->period_ns = period_ms * 1000000;
+    l->due_ns = uv_hrtime() + l->period_ns;
+    uv_timer_start(&l->timer, on_tick, period_ms, period_ms);
+    return l;
+}
+
+uint64_t
+looplag_worst_ms(const struct looplag *l)
+{
+    return l->worst_ms;
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void
+looplag_stop(struct looplag *l)
+{
+    if (l)
+        uv_close((uv_handle_t *) &l->timer, on_closed);
+}
