@@ -112,6 +112,10 @@ struct controller {
     struct rs **sets;
     size_t nsets;
     bool connected, listed, listing, synced, spool_settled, stopping;
+    /* Spool changes not yet handed to a parse job; one job at a time. */
+    struct parse_item *pending;
+    size_t npending;
+    bool parsing, settle_again;
     /* The connection was lost since the last list: until libvirt has been
      * listed again nothing is created or deleted (SPEC section 3). */
     bool relist;
@@ -526,7 +530,16 @@ enum job_kind {
     JOB_GET,
     JOB_PROBE,
     JOB_FORWARD,
-    JOB_ADDRESS
+    JOB_ADDRESS,
+    JOB_PARSE
+};
+
+/* A spool change waiting to be parsed, and its result. */
+struct parse_item {
+    char *path;
+    char *bytes; /* NULL: the file was removed */
+    size_t len;
+    struct desired_parsed out;
 };
 
 struct job {
@@ -538,8 +551,13 @@ struct job {
     struct replica_id id;
     unsigned slot;
     char *ns, *vmirs_name;
-    char **files; /* manifest contents the replica needs, parsed in the worker */
-    size_t nfiles;
+    /* The parsed manifests the replica needs (its VMIRS's file and those
+     * of its ConfigMaps and Secrets): shared, read-only in the worker. */
+    struct desired_content **contents;
+    size_t ncontents;
+    /* JOB_PARSE */
+    struct parse_item *items;
+    size_t nitems;
     /* JOB_SET_META */
     struct dommeta meta;
     /* JOB_LIST, JOB_GET */
@@ -566,9 +584,15 @@ job_free(struct job *j)
     replica_id_free(&j->id);
     free(j->ns);
     free(j->vmirs_name);
-    for (size_t i = 0; i < j->nfiles; i++)
-        free(j->files[i]);
-    free(j->files);
+    for (size_t i = 0; i < j->ncontents; i++)
+        desired_content_unref(j->contents[i]);
+    free(j->contents);
+    for (size_t i = 0; i < j->nitems; i++) {
+        free(j->items[i].path);
+        free(j->items[i].bytes);
+        desired_parsed_free(&j->items[i].out);
+    }
+    free(j->items);
     dommeta_free(&j->meta);
     for (size_t i = 0; i < j->ndoms; i++)
         virt_domain_free(&j->doms[i]);
@@ -597,9 +621,9 @@ err_to_msg(struct vmirs_err **err, char **errmsg)
     return -1;
 }
 
-/* Lookups over manifests parsed inside the worker. */
+/* Lookups over the manifests a create job holds. */
 struct parsed {
-    struct manifest_file *mf;
+    struct desired_content *const *c;
     size_t n;
     struct job *job; /* where the images used are noted */
 };
@@ -608,8 +632,8 @@ static const void *
 parsed_find(struct parsed *p, enum kobj_kind kind, const char *ns, const char *name)
 {
     for (size_t i = 0; i < p->n; i++)
-        for (size_t j = 0; j < p->mf[i].nobjs; j++) {
-            const struct kobj *o = &p->mf[i].objs[j];
+        for (size_t j = 0; j < p->c[i]->mf.nobjs; j++) {
+            const struct kobj *o = &p->c[i]->mf.objs[j];
 
             if (o->kind == kind && streq0(o->namespace, ns) && streq0(o->name, name))
                 return o->u.vmirs;
@@ -671,13 +695,13 @@ parsed_image_used(void *opaque, const struct image_disk *img)
     };
 }
 
-/* Parse the manifests again in this thread (the loop thread may replace
- * its copies at any time), build the replica's files, and create it. */
+/* Build the replica's files from the manifests the job holds (parsed once,
+ * on the spool's change, and never changed after), and create it. */
 static int
 work_create(struct job *j, char **errmsg)
 {
     struct controller *c = j->c;
-    struct parsed p = {xcalloc(j->nfiles, sizeof(struct manifest_file)), j->nfiles, j};
+    struct parsed p = {j->contents, j->ncontents, j};
     struct materialize_objects objs = {.config_map = parsed_config_map,
                                        .secret = parsed_secret,
                                        .image_used = parsed_image_used,
@@ -687,8 +711,6 @@ work_create(struct job *j, char **errmsg)
     cleanup_free char *xml = NULL;
     int rc = -1;
 
-    for (size_t i = 0; i < p.n; i++)
-        manifest_parse(&p.mf[i], "manifest", j->files[i], strlen(j->files[i]));
     v = parsed_find(&p, KOBJ_VMIRS, j->ns, j->vmirs_name);
     if (!v) {
         err_set(&err, 0, "VirtualMachineInstanceReplicaSet \"%s/%s\" vanished", j->ns,
@@ -707,12 +729,26 @@ work_create(struct job *j, char **errmsg)
             err_free(&ignored);
         }
     }
-    for (size_t i = 0; i < p.n; i++)
-        manifest_file_free(&p.mf[i]);
-    free(p.mf);
     if (rc < 0)
         return err_to_msg(&err, errmsg);
     return 0;
+}
+
+/* Parse and validate spool changes: manifests can be large or hostile
+ * (SPEC section 2), and the loop must stay free for events. */
+static void
+work_parse(struct job *j)
+{
+    for (size_t i = 0; i < j->nitems; i++) {
+        struct parse_item *it = &j->items[i];
+
+        if (it->bytes)
+            desired_parse(&it->out, it->path, it->bytes, it->len);
+        else
+            desired_parsed_removed(&it->out, it->path);
+        free(it->bytes);
+        it->bytes = NULL;
+    }
 }
 
 static int
@@ -726,6 +762,9 @@ job_work(void *arg, char **errmsg)
     switch (j->kind) {
     case JOB_CREATE:
         return work_create(j, errmsg);
+    case JOB_PARSE:
+        work_parse(j);
+        return 0;
     case JOB_SHUTDOWN:
         rc = c->ops->shutdown(c->v, j->name, &err);
         break;
@@ -1306,17 +1345,18 @@ slots_taken(struct controller *c, const struct rs *s, size_t nslots)
     return taken;
 }
 
-/* Files the replica needs: its VMIRS's and those of its ConfigMaps/Secrets. */
+/* Manifests the replica needs: its VMIRS's and those of its ConfigMaps
+ * and Secrets, each held by reference for the worker. */
 static void
 job_add_file(struct job *j, const struct desired_file *f)
 {
-    if (!f || !f->good_bytes)
+    if (!f || !f->content)
         return;
-    for (size_t i = 0; i < j->nfiles; i++)
-        if (strcmp(j->files[i], f->good_bytes) == 0)
+    for (size_t i = 0; i < j->ncontents; i++)
+        if (j->contents[i] == f->content)
             return;
-    j->files = xrealloc(j->files, (j->nfiles + 1) * sizeof(char *));
-    j->files[j->nfiles++] = xstrdup(f->good_bytes);
+    j->contents = xrealloc(j->contents, (j->ncontents + 1) * sizeof(*j->contents));
+    j->contents[j->ncontents++] = desired_content_ref(f->content);
 }
 
 /* Whether a live replica holds host port. */
@@ -1951,6 +1991,8 @@ get_done(struct controller *c, struct job *j, int rc, const char *errmsg)
         apply_domain(c, &j->one);
 }
 
+static void parse_done(struct controller *c, struct job *j);
+
 static void
 job_done(void *arg, int rc, char *errmsg)
 {
@@ -1965,6 +2007,9 @@ job_done(void *arg, int rc, char *errmsg)
         break;
     case JOB_LIST:
         list_done(c, j, rc, errmsg);
+        break;
+    case JOB_PARSE:
+        parse_done(c, j);
         break;
     case JOB_GET:
         if (rc < 0 && job_lost(j))
@@ -2059,21 +2104,70 @@ job_done(void *arg, int rc, char *errmsg)
 
 /* ---- inputs ---- */
 
+static void
+pending_add(struct controller *c, const char *path, const char *bytes, size_t len)
+{
+    char *copy = NULL;
+
+    if (bytes) {
+        copy = xmalloc(len + 1);
+        memcpy(copy, bytes, len);
+        copy[len] = '\0';
+    }
+    c->pending = xrealloc(c->pending, (c->npending + 1) * sizeof(*c->pending));
+    c->pending[c->npending++] =
+        (struct parse_item){.path = xstrdup(path), .bytes = copy, .len = len};
+}
+
 void
 controller_file_changed(struct controller *c, const char *path, const char *bytes, size_t len)
 {
-    desired_file_changed(&c->desired, path, bytes, len);
+    pending_add(c, path, bytes, len);
 }
 
 void
 controller_file_removed(struct controller *c, const char *path)
 {
     log_info("manifest %s removed", path);
-    desired_file_removed(&c->desired, path);
+    pending_add(c, path, NULL, 0);
 }
 
+static void files_parsed(struct controller *c);
+
+/* The changes so far go to a worker to be parsed, one batch at a time and
+ * in order; the loop only takes the results (parse_done). */
 void
 controller_files_settled(struct controller *c)
+{
+    struct job *j;
+
+    if (c->parsing || c->stopping) {
+        c->settle_again = !c->stopping;
+        return;
+    }
+    c->parsing = true;
+    c->settle_again = false;
+    j = job_new(JOB_PARSE, NULL);
+    j->items = steal_ptr(&c->pending);
+    j->nitems = c->npending;
+    c->npending = 0;
+    submit(c, j);
+}
+
+static void
+parse_done(struct controller *c, struct job *j)
+{
+    c->parsing = false;
+    for (size_t i = 0; i < j->nitems; i++)
+        desired_apply(&c->desired, &j->items[i].out);
+    files_parsed(c);
+    if (c->settle_again)
+        controller_files_settled(c);
+}
+
+/* The desired set changed: point every set at its spec in force. */
+static void
+files_parsed(struct controller *c)
 {
     desired_index(&c->desired);
     /* Point every set at its spec in force, add new sets, mark removed. */
@@ -2297,6 +2391,11 @@ controller_free(struct controller *c)
         rs_free(c->sets[i]);
     free(c->sets);
     desired_free(&c->desired);
+    for (size_t i = 0; i < c->npending; i++) {
+        free(c->pending[i].path);
+        free(c->pending[i].bytes);
+    }
+    free(c->pending);
     if (c->probe_q)
         workq_free(c->probe_q);
     if (c->journal_fd >= 0)

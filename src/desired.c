@@ -55,38 +55,102 @@ usable(const struct manifest_file *mf)
     return mf->diags.errors == selector_errors;
 }
 
-bool
-desired_file_changed(struct desired *d, const char *path, const char *bytes, size_t len)
+struct desired_content *
+desired_content_ref(struct desired_content *c)
 {
-    struct desired_file *f = find_file(d, path, true);
-    struct manifest_file mf = {0};
+    c->refs++;
+    return c;
+}
 
-    manifest_parse(&mf, path, bytes, len);
-    for (size_t i = 0; i < mf.diags.n; i++) {
-        cleanup_free char *line = diag_format(&mf.diags.v[i]);
+void
+desired_content_unref(struct desired_content *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    manifest_file_free(&c->mf);
+    free(c);
+}
 
-        if (mf.diags.v[i].severity == DIAG_ERROR)
+void
+desired_parse(struct desired_parsed *p, const char *path, const char *bytes, size_t len)
+{
+    memset(p, 0, sizeof(*p));
+    p->path = xstrdup(path);
+    p->content = xcalloc(1, sizeof(*p->content));
+    p->content->refs = 1;
+    manifest_parse(&p->content->mf, path, bytes, len);
+}
+
+void
+desired_parsed_removed(struct desired_parsed *p, const char *path)
+{
+    memset(p, 0, sizeof(*p));
+    p->path = xstrdup(path);
+    p->removed = true;
+}
+
+void
+desired_parsed_free(struct desired_parsed *p)
+{
+    free(p->path);
+    desired_content_unref(p->content);
+    memset(p, 0, sizeof(*p));
+}
+
+static void
+file_drop_content(struct desired_file *f)
+{
+    desired_content_unref(f->content);
+    f->content = NULL;
+    memset(&f->good, 0, sizeof(f->good));
+    f->has_good = false;
+}
+
+bool
+desired_apply(struct desired *d, struct desired_parsed *p)
+{
+    struct desired_file *f;
+    const struct manifest_file *mf;
+
+    if (p->removed) {
+        desired_file_removed(d, p->path);
+        desired_parsed_free(p);
+        return true;
+    }
+    f = find_file(d, p->path, true);
+    mf = &p->content->mf;
+    for (size_t i = 0; i < mf->diags.n; i++) {
+        cleanup_free char *line = diag_format(&mf->diags.v[i]);
+
+        if (mf->diags.v[i].severity == DIAG_ERROR)
             log_error("%s", line);
         else
             log_warn("%s", line);
     }
     diag_list_clear(&f->problem);
-    if (!usable(&mf)) {
+    if (!usable(mf)) {
         /* Keep the last good content in force; say what is wrong. */
-        diag_extend(&f->problem, &mf.diags);
+        diag_extend(&f->problem, &mf->diags);
         if (f->has_good)
-            log_warn("keeping the last good content of %s in force", path);
-        manifest_file_free(&mf);
+            log_warn("keeping the last good content of %s in force", p->path);
+        desired_parsed_free(p);
         return false;
     }
-    if (f->has_good)
-        manifest_file_free(&f->good);
-    free(f->good_bytes);
-    f->good = mf;
+    file_drop_content(f);
+    f->content = steal_ptr(&p->content);
+    f->good = f->content->mf;
     f->has_good = true;
-    f->good_bytes = xstrndup(bytes, len);
-    f->good_len = len;
+    desired_parsed_free(p);
     return true;
+}
+
+bool
+desired_file_changed(struct desired *d, const char *path, const char *bytes, size_t len)
+{
+    struct desired_parsed p;
+
+    desired_parse(&p, path, bytes, len);
+    return desired_apply(d, &p);
 }
 
 void
@@ -98,9 +162,7 @@ desired_file_removed(struct desired *d, const char *path)
     if (!f)
         return;
     i = (size_t) (f - d->files);
-    if (f->has_good)
-        manifest_file_free(&f->good);
-    free(f->good_bytes);
+    file_drop_content(f);
     diag_list_clear(&f->problem);
     free(f->path);
     memmove(&d->files[i], &d->files[i + 1], (d->nfiles - i - 1) * sizeof(*d->files));

@@ -13,13 +13,27 @@
 #include "diag.h"
 #include "manifest.h"
 
+/* A file's parsed content: immutable once made, shared by the desired set
+ * and the create jobs that read it on worker threads while the spool moves
+ * on. References are taken and dropped on the loop thread only. */
+struct desired_content {
+    unsigned refs;
+    struct manifest_file mf;
+};
+
 struct desired_file {
     char *path;
-    struct manifest_file good; /* last content that validated; nobjs 0 if none yet */
+    struct manifest_file good; /* a view of content->mf, the last content that validated */
     bool has_good;
-    char *good_bytes; /* that content as read, for work done off the loop thread */
-    size_t good_len;
-    struct diag_list problem; /* errors of the newest content when it was refused */
+    struct desired_content *content; /* owns good's memory; NULL if none yet */
+    struct diag_list problem;        /* errors of the newest content when it was refused */
+};
+
+/* A file's new content, parsed: made on any thread, applied on the loop. */
+struct desired_parsed {
+    char *path;
+    bool removed;                    /* the file is gone: content is NULL */
+    struct desired_content *content; /* one reference, handed to desired_apply */
 };
 
 struct desired_obj {
@@ -37,10 +51,28 @@ struct desired {
     struct diag_list duplicates; /* objects defined twice, from the last index */
 };
 
-/* New content for path: parse it; keep it when it validates, else keep
- * the previous good content and record the problem. Returns true when the
- * content in force changed. Call desired_index afterwards. */
+/* Parse and validate new content for path into *p. Touches nothing else:
+ * safe on a worker thread while the loop uses d. */
+void desired_parse(struct desired_parsed *p, const char *path, const char *bytes, size_t len);
+
+/* A removal of path, as a parse result. */
+void desired_parsed_removed(struct desired_parsed *p, const char *path);
+
+/* Take p's result into d (loop thread): content that validates replaces
+ * the file's, else the previous good content stays and the problem is
+ * recorded; its diagnostics are logged. Returns true when the content in
+ * force changed. p is left empty. Call desired_index afterwards. */
+bool desired_apply(struct desired *d, struct desired_parsed *p);
+
+void desired_parsed_free(struct desired_parsed *p);
+
+/* desired_parse and desired_apply in one (tests, tools). */
 bool desired_file_changed(struct desired *d, const char *path, const char *bytes, size_t len);
+
+struct desired_content *desired_content_ref(struct desired_content *c);
+
+/* Drop a reference; the last one frees the content. Harmless on NULL. */
+void desired_content_unref(struct desired_content *c);
 
 /* path is gone: its objects are no longer desired. */
 void desired_file_removed(struct desired *d, const char *path);
