@@ -20,8 +20,10 @@ note() {
 ensure_libvirtd() {
     if ! virsh -c "$URI" version >/dev/null 2>&1; then
         [ -e /dev/kvm ] && { chgrp kvm /dev/kvm; chmod 0660 /dev/kvm; } 2>/dev/null
-        pgrep -x virtlogd >/dev/null || virtlogd -d
-        pgrep -x libvirtd >/dev/null || libvirtd -d
+        # Started without this shell's extra descriptors: a daemon that
+        # inherited a lock (flock around a test run) would hold it forever.
+        pgrep -x virtlogd >/dev/null || virtlogd -d 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+        pgrep -x libvirtd >/dev/null || libvirtd -d 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
         i=0
         until virsh -c "$URI" version >/dev/null 2>&1; do
             i=$((i + 1))
