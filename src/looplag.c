@@ -11,7 +11,7 @@
 #include "log.h"
 
 /* Lags below this are timer slack and scheduling, not work on the loop. */
-#define LOOPLAG_REPORT_MIN_MS 5
+#define LOOPLAG_REPORT_MIN_MS 10
 
 struct looplag {
     uv_timer_t timer;
@@ -30,11 +30,11 @@ on_tick(uv_timer_t *t)
     uint64_t now = uv_hrtime();
     uint64_t lag_ms = now > l->due_ns ? (now - l->due_ns) / 1000000 : 0;
 
-    if (lag_ms > l->worst_ms) {
+    if (lag_ms > l->worst_ms)
         l->worst_ms = lag_ms;
-        if (lag_ms >= LOOPLAG_REPORT_MIN_MS)
-            log_debug("worst lag so far: %llu ms", (unsigned long long) lag_ms);
-    }
+    if (lag_ms >= LOOPLAG_REPORT_MIN_MS)
+        log_debug("lag %llu ms (worst %llu ms)", (unsigned long long) lag_ms,
+                  (unsigned long long) l->worst_ms);
     l->due_ns = now + l->period_ns;
 }
 

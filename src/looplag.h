@@ -1,6 +1,7 @@
 /* Loop-lag monitor: a timer due every period measures how late the loop
- * runs it. Each new worst lag (from 5 ms up) is logged at debug level, so
- * a test or an operator sees what held the loop up. Loop thread only. */
+ * runs it. Each lag of 10 ms or more is logged at debug level ("lag N ms
+ * (worst M ms)"), so a test or an operator sees what held the loop up and
+ * when. Loop thread only. */
 #ifndef VMIRS_LOOPLAG_H
 #define VMIRS_LOOPLAG_H
 
