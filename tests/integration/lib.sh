@@ -188,7 +188,7 @@ count_of() {
     domains_of "$1" | grep -c . || true
 }
 
-# wait_until DESCRIPTION SECONDS COMMAND...: poll every 0.1 s.
+# wait_until DESCRIPTION SECONDS COMMAND...: poll every 0.1 s (or $POLL).
 wait_until() {
     desc=$1 limit=$2
     shift 2
@@ -198,12 +198,55 @@ wait_until() {
             fail "timed out after ${limit}s waiting until $desc"
             return 1
         fi
-        sleep 0.1
+        sleep "${POLL:-0.1}"
     done
 }
 
 count_is() {
     [ "$(count_of "$1")" -eq "$2" ]
+}
+
+count_at_least() {
+    [ "$(count_of "$1")" -ge "$2" ]
+}
+
+# vmirsd_domains: "DOMAIN VMI OWNER" for each running domain carrying
+# vmirsd metadata (namespace urn:vmirsd:1; OWNER is the owning VMIRS's
+# name, - when it has none); all domains read in one virsh session.
+vmirsd_domains() {
+    virsh -c "$URI" list --name 2>/dev/null | grep . | sed 's/^/dumpxml /' |
+        virsh -c "$URI" 2>/dev/null | awk '
+        function attr(k,   s) {
+            s = $0
+            if (!sub(".* " k "=\"", "", s)) return ""
+            sub("\".*", "", s)
+            return s
+        }
+        /^<domain / { dom = ""; owner = "-"; vmi = "" }
+        /^  <name>/ { dom = $0; sub(".*<name>", "", dom); sub("</name>.*", "", dom) }
+        /<[A-Za-z0-9_]*:?owner / { owner = attr("name") }
+        /<[A-Za-z0-9_]*:?vmi / { vmi = attr("name") }
+        /^<\/domain>/ { if (vmi != "") print dom, vmi, owner }'
+}
+
+# replicas_of NAME: "DOMAIN VMI" of the running domains VMIRS NAME owns.
+replicas_of() {
+    vmirsd_domains | awk -v want="$1" '$3 == want { print $1, $2 }'
+}
+
+# Seconds since the epoch, with nanoseconds (GNU date).
+now() {
+    date +%s.%N
+}
+
+# elapsed FROM [TO]: seconds between two now() readings, 2 decimals.
+elapsed() {
+    awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# cpu_ticks PID: user + system time of a process, in clock ticks.
+cpu_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
 finish() {
