@@ -1,0 +1,183 @@
+#!/bin/sh
+# Chaos (SPEC section 3, restart): kill -9 or SIGTERM at random points of
+# random scale edits between 0 and 200 replicas, on the test's own libvirtd
+# (lib.sh, start_private_libvirtd). Sometimes a replica is destroyed with
+# virsh, or the manifest edited, while vmirsd is down. After each restart,
+# once vmirsd has settled (the desired count running and `vmirsctl get
+# vmirs` showing it), a user must see:
+#   - exactly the desired count of running replicas, each with vmirsd
+#     metadata naming the set, domain name default_<vmi name>;
+#   - no two domains with one VMI name;
+#   - `vmirsctl get vmirs` and `get vmis` agreeing with virsh;
+#   - no phantom release in the log ("set the owner of replica ...", "a
+#     required field is missing", "release replica": nothing in this test
+#     changes labels, so nothing may be released).
+# Settling takes at most CHAOS_SETTLE_SECONDS (30).
+#
+# CHAOS_SEED=N reproduces a series (the random choices; kill timing is
+# only as repeatable as the machine); the seed is printed first.
+# CHAOS_CYCLES: 20 by default (CI, under a minute when all is well); `make chaos` runs 300.
+. "$top_srcdir/tests/integration/lib.sh"
+PREFIX=default_it
+PRIVATE_LIBVIRTD=1
+SEED=${CHAOS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+CYCLES=${CHAOS_CYCLES:-20}
+MAX=${CHAOS_MAX_REPLICAS:-200}
+SETTLE=${CHAOS_SETTLE_SECONDS:-30}
+SET=itch
+note "chaos: seed $SEED, $CYCLES cycles, 0..$MAX replicas (reproduce: CHAOS_SEED=$SEED CHAOS_CYCLES=$CYCLES)"
+setup
+LOG=$T/vmirsd.log
+CTL="$top_builddir/src/vmirsctl"
+failed_cycles=
+
+# A 31-bit linear congruential generator in shell arithmetic: the same
+# seed gives the same choices everywhere. rnd N sets R to 0..N-1.
+X=$((SEED % 2147483648))
+rnd() {
+    X=$(((X * 1103515245 + 12345) % 2147483648))
+    R=$(((X / 65536) % $1))
+}
+
+cfail() {
+    fail "seed $SEED cycle $cycle: $*"
+    case " $failed_cycles " in *" $cycle "*) ;; *) failed_cycles="$failed_cycles $cycle" ;; esac
+}
+
+# stop_daemon SIGNAL: bounded; a daemon that ignores SIGTERM is a failure.
+stop_daemon() {
+    kill "-$1" "$VMIRSD_PID" 2>/dev/null
+    i=0
+    while kill -0 "$VMIRSD_PID" 2>/dev/null && [ $i -lt 300 ]; do
+        # A zombie is gone for our purpose: wait reaps it below.
+        [ "$(sed 's/.*) //' "/proc/$VMIRSD_PID/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && break
+        i=$((i + 1))
+        sleep 0.1
+    done
+    if kill -0 "$VMIRSD_PID" 2>/dev/null && [ $i -ge 300 ]; then
+        cfail "vmirsd still runs 30 s after SIG$1"
+        kill -KILL "$VMIRSD_PID" 2>/dev/null
+    fi
+    wait "$VMIRSD_PID" 2>/dev/null
+    VMIRSD_PID=
+}
+
+# The log since byte offset $cycle_off (the start of this cycle).
+cycle_log() {
+    tail -c +"$((cycle_off + 1))" "$LOG"
+}
+
+# wait_events K: until K creates or deletes were logged in this cycle, or 5 s.
+wait_events() {
+    i=0
+    until [ "$(cycle_log | grep -c "SuccessfulCreate\|SuccessfulDelete")" -ge "$1" ] || [ $i -ge 500 ]; do
+        i=$((i + 1))
+        sleep 0.01
+    done
+}
+
+# The daemon has settled when virsh counts the desired number and vmirsctl
+# shows DESIRED = CURRENT = READY = desired.
+settled() {
+    count_is $SET "$desired" &&
+        "$CTL" -c "$T/vmirsd.conf" get vmirs $SET 2>/dev/null |
+        awk -v d="$desired" 'NR == 2 { ok = ($2 == d && $3 == d && $4 == d) } END { exit !ok }'
+}
+
+check() {
+    doms=$(vmirsd_domains)
+    mine=$(printf '%s\n' "$doms" | awk -v s=$SET '$3 == s')
+    n=$(printf '%s\n' "$mine" | grep -c . || true)
+    [ "$n" -eq "$desired" ] || cfail "$n running domains carry metadata naming $SET, desired $desired"
+    [ "$(count_of $SET)" -eq "$desired" ] || cfail "$(count_of $SET) running domains named default_$SET*, desired $desired"
+    dups=$(printf '%s\n' "$doms" | awk 'NF { print $2 }' | sort | uniq -d | tr '\n' ' ')
+    [ -z "$dups" ] || cfail "two domains with one VMI name: $dups"
+    bad=$(printf '%s\n' "$mine" | awk 'NF && $1 != "default_" $2 { print $1 }' | tr '\n' ' ')
+    [ -z "$bad" ] || cfail "domain name is not default_<vmi name>: $bad"
+    virsh_vmis=$(printf '%s\n' "$mine" | awk 'NF { print $2 }' | sort)
+    ctl=$("$CTL" -c "$T/vmirsd.conf" get vmis -l app=$SET 2>&1) || cfail "vmirsctl get vmis: $ctl"
+    ctl_vmis=$(printf '%s\n' "$ctl" | awk 'NR > 1 { print $1 }' | sort)
+    [ "$ctl_vmis" = "$virsh_vmis" ] ||
+        cfail "vmirsctl get vmis disagrees with virsh: $(printf '%s\n' "$ctl_vmis" "$virsh_vmis" | sort | uniq -u | head -5 | tr '\n' ' ')"
+    notrun=$(printf '%s\n' "$ctl" | awk 'NR > 1 && $2 != "Running" { print $1 ":" $2 }' | head -5 | tr '\n' ' ')
+    [ -z "$notrun" ] || cfail "vmirsctl get vmis shows replicas not Running: $notrun"
+    rs=$("$CTL" -c "$T/vmirsd.conf" get vmirs $SET 2>&1 | awk 'NR == 2 { print $2, $3 }')
+    [ "$rs" = "$desired $desired" ] || cfail "vmirsctl get vmirs shows DESIRED CURRENT '$rs', desired $desired"
+    phantom=$(cycle_log | grep "a required field is missing\|set the owner of replica\|release replica" | head -3)
+    [ -z "$phantom" ] || cfail "phantom release in the log: $phantom"
+}
+
+start_vmirsd
+desired=0
+settle_max=0
+slow=0
+pending=0
+cycle=0
+while [ $cycle -lt "$CYCLES" ]; do
+    cycle=$((cycle + 1))
+    cycle_off=$(stat -c %s "$LOG")
+    before=$desired
+    # The edit: often an extreme, mostly anywhere between.
+    rnd 10
+    case $R in
+    0) desired=0 ;;
+    1) desired=$MAX ;;
+    *) rnd $((MAX + 1)); desired=$R ;;
+    esac
+    rnd 2
+    [ $R -eq 0 ] && sig=KILL || sig=TERM
+    diff=$((desired > before ? desired - before : before - desired))
+    rnd 2
+    if [ $R -eq 0 ] || [ $diff -eq 0 ]; then
+        rnd 400
+        how="${R} ms after the edit"
+        manifest $SET "$desired"
+        sleep "$(awk -v m=$R 'BEGIN { printf "%.3f", m / 1000 }')"
+    else
+        rnd $diff
+        k=$((R + 1))
+        how="after $k creates or deletes"
+        manifest $SET "$desired"
+        wait_events $k
+    fi
+    stop_daemon $sig
+    what="SIG$sig $how, to $desired"
+    rnd 10
+    if [ $R -lt 3 ]; then
+        victim=$(domains_of $SET | head -n $((R + 1)) | tail -n 1)
+        if [ -n "$victim" ]; then
+            virsh -c "$URI" destroy "$victim" >/dev/null 2>&1
+            what="$what, $victim destroyed while down"
+        fi
+    elif [ $R -eq 3 ]; then
+        rnd $((MAX + 1))
+        desired=$R
+        manifest $SET "$desired"
+        what="$what, edited to $desired while down"
+    fi
+    t0=$(now)
+    start_vmirsd
+    if wait_until "seed $SEED cycle $cycle: vmirsd settles at $desired" 90 settled; then
+        took=$(elapsed "$t0")
+        check
+    else
+        took=timeout
+        cfail "not settled at $desired within 90 s: $(count_of $SET) running"
+    fi
+    if cycle_log | grep -q "was being created before a restart"; then
+        pending=$((pending + 1))
+        what="$what, a create pending across the restart"
+    fi
+    note "cycle $cycle: $what; settled in $took s"
+    if [ "$took" != timeout ]; then
+        awk -v t="$took" -v s="$SETTLE" 'BEGIN { exit !(t > s) }' && {
+            slow=$((slow + 1))
+            cfail "settling took $took s (limit $SETTLE s)"
+        }
+        settle_max=$(awk -v a="$settle_max" -v b="$took" 'BEGIN { print (b > a ? b : a) }')
+    fi
+done
+note "chaos: seed $SEED, $cycle cycles, slowest settle $settle_max s, $slow over ${SETTLE}s, $pending with a create pending across a restart"
+[ -z "$failed_cycles" ] || note "failed cycles:$failed_cycles (reproduce: CHAOS_SEED=$SEED CHAOS_CYCLES=$CYCLES)"
+stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
+finish
