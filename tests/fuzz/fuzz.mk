@@ -4,7 +4,7 @@
 # It is GNU make, outside automake, and writes only under
 # $(builddir)/tests/fuzz/build, so clang's objects never meet gcc's.
 
-FUZZ_OUT = $(builddir)/tests/fuzz/build
+FUZZ_OUT ?= $(builddir)/tests/fuzz/build
 TARGETS = manifest conf dommeta oci
 
 # What the targets need of libvmirs; image.c is included by fuzz_oci.c.
