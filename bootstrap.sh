@@ -34,7 +34,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
  qemu-system-x86 qemu-utils ovmf libxml2-utils sqlite3 valgrind
  dosfstools mtools syslinux syslinux-common kmod cpio xorriso man-db groff-base
- clang-format curl systemd"
+ clang-format clang libclang-rt-14-dev curl systemd"
 
 missing=""
 for p in $PACKAGES; do
@@ -133,6 +133,8 @@ test)
     make check-install
     say "unit tests under valgrind: make check-valgrind"
     make check-valgrind
+    say "fuzzing: each libFuzzer target for a short time, then the regression inputs: make check-fuzz"
+    make check-fuzz
     say "distribution check, built with AddressSanitizer and UBSan: make distcheck"
     make -j"$(nproc)" distcheck
     say "all tests passed"

@@ -441,14 +441,16 @@ conf_load(struct vmirs_conf *c, const char *path, bool missing_ok, struct diag_l
     return p.errors ? -1 : 0;
 }
 
-/* Write value so that conf_load reads it back unchanged. */
+/* Write value so that conf_load reads it back unchanged. A '\r' is
+ * quoted too: unquoted at the end of a value it would be read back as the
+ * end of a CRLF line. */
 static void
 conf_dump_value(FILE *out, const char *key, const char *value)
 {
     bool quote = !*value;
 
     for (const char *s = value; *s; s++)
-        quote = quote || conf_is_blank(*s) || *s == '#' || *s == '"' || *s == '\\';
+        quote = quote || conf_is_blank(*s) || *s == '#' || *s == '"' || *s == '\\' || *s == '\r';
     if (!quote) {
         fprintf(out, "%s = %s\n", key, value);
         return;

@@ -314,6 +314,36 @@ test_dump_round_trip(void **state)
     free(path);
 }
 
+/* A quoted value may end in a carriage return, which an unquoted one
+ * cannot keep (conf_load drops it as the end of a CRLF line); so the dump
+ * quotes it. Found by tests/fuzz/fuzz_conf
+ * (regressions/conf/dump-trailing-cr.conf). */
+static void
+test_dump_round_trip_cr(void **state)
+{
+    struct vmirs_conf c, c2;
+    struct diag_list d = {0};
+    char *path, *first, *second;
+
+    assert_int_equal(
+        load_text(*state, "spool_dir = \"/a\r\"\nclaim_dir = \"/c\r\r\"\n", &c, &d, &path), 0);
+    assert_string_equal(c.spool_dir, "/a\r");
+    first = dump(&c);
+    assert_non_null(strstr(first, "spool_dir = \"/a\r\"\n"));
+    assert_non_null(strstr(first, "claim_dir = \"/c\r\r\"\n"));
+    free(path);
+    assert_int_equal(load_text(*state, first, &c2, &d, &path), 0);
+    assert_int_equal(d.n, 0);
+    assert_string_equal(c2.spool_dir, "/a\r");
+    second = dump(&c2);
+    assert_string_equal(first, second);
+    conf_free(&c);
+    conf_free(&c2);
+    free(first);
+    free(second);
+    free(path);
+}
+
 struct err_case {
     const char *text;
     const char *diags[4]; /* after "<path>:", NULL-terminated */
@@ -615,6 +645,7 @@ main(void)
         cmocka_unit_test(test_value_edges),
         cmocka_unit_test(test_comments_and_quotes),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_dump_round_trip_cr),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_state_dir_moves_derived_dirs),
