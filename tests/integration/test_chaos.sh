@@ -44,22 +44,32 @@ cfail() {
     case " $failed_cycles " in *" $cycle "*) ;; *) failed_cycles="$failed_cycles $cycle" ;; esac
 }
 
-# stop_daemon SIGNAL: bounded; a daemon that ignores SIGTERM is a failure.
-stop_daemon() {
-    kill "-$1" "$VMIRSD_PID" 2>/dev/null
+# exited: vmirsd is gone (a zombie counts as gone; wait reaps it).
+exited() {
+    ! kill -0 "$VMIRSD_PID" 2>/dev/null ||
+        [ "$(sed 's/.*) //' "/proc/$VMIRSD_PID/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]
+}
+
+# await_exit WHAT: up to 30 s for vmirsd to exit, else a failure and
+# kill -9; then reaps it.
+await_exit() {
     i=0
-    while kill -0 "$VMIRSD_PID" 2>/dev/null && [ $i -lt 300 ]; do
-        # A zombie is gone for our purpose: wait reaps it below.
-        [ "$(sed 's/.*) //' "/proc/$VMIRSD_PID/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && break
+    while ! exited && [ $i -lt 300 ]; do
         i=$((i + 1))
         sleep 0.1
     done
-    if kill -0 "$VMIRSD_PID" 2>/dev/null && [ $i -ge 300 ]; then
-        cfail "vmirsd still runs 30 s after SIG$1"
+    if ! exited; then
+        cfail "vmirsd still runs 30 s after $1"
         kill -KILL "$VMIRSD_PID" 2>/dev/null
     fi
     wait "$VMIRSD_PID" 2>/dev/null
     VMIRSD_PID=
+}
+
+# stop_daemon SIGNAL: bounded; a daemon that ignores SIGTERM is a failure.
+stop_daemon() {
+    kill "-$1" "$VMIRSD_PID" 2>/dev/null
+    await_exit "SIG$1"
 }
 
 # The log since byte offset $cycle_off (the start of this cycle).
@@ -107,6 +117,28 @@ check() {
     [ -z "$phantom" ] || cfail "phantom release in the log: $phantom"
 }
 
+# kill_at_intent_write K: strace attached to vmirsd (every thread) sends
+# it SIGKILL as its K-th write(2) to state_dir/intents returns. Returns
+# once strace is attached; vmirsd is then killed by its own next writes.
+STRACE=$(command -v strace || true)
+[ -n "$STRACE" ] || note "strace not installed: no kills at the intent write"
+kill_at_intent_write() {
+    "$STRACE" -qq -f -o /dev/null -p "$VMIRSD_PID" -P "$T/state/intents" \
+        -e trace=write -e inject=write:signal=SIGKILL:when="$1" &
+    STRACE_PID=$!
+    i=0
+    while [ $i -lt 100 ]; do
+        attached=1
+        for task in /proc/"$VMIRSD_PID"/task/*; do
+            grep -q '^TracerPid:[[:space:]]*0$' "$task/status" 2>/dev/null && attached=
+        done
+        [ -n "$attached" ] && return 0
+        i=$((i + 1))
+        sleep 0.05
+    done
+    cfail "strace did not attach to vmirsd within 5 s"
+}
+
 start_vmirsd
 desired=0
 settle_max=0
@@ -126,21 +158,41 @@ while [ $cycle -lt "$CYCLES" ]; do
     esac
     rnd 2
     [ $R -eq 0 ] && sig=KILL || sig=TERM
+    # Now and then (always in cycle 2) a kill at the worst moment: right
+    # after a create's intent is written, before libvirt sees the create.
+    rnd 5
+    target=
+    if [ -n "$STRACE" ] && { [ $R -eq 0 ] || [ $cycle -eq 2 ]; } && [ "$before" -lt "$MAX" ]; then
+        target=1
+        [ "$desired" -gt "$before" ] || { rnd $((MAX - before)); desired=$((before + R + 1)); }
+    fi
     diff=$((desired > before ? desired - before : before - desired))
     rnd 2
-    if [ $R -eq 0 ] || [ $diff -eq 0 ]; then
+    if [ -n "$target" ]; then
+        # Each create writes its intent and then a "done" line: 2 x diff writes.
+        rnd $((diff > 1 ? 3 : 2))
+        k=$((R + 1))
+        sig=KILL
+        how="at write $k to the intent journal (strace)"
+        kill_at_intent_write $k
+        manifest $SET "$desired"
+        await_exit "the edit (strace was to kill it at write $k to the intent journal)"
+        kill "$STRACE_PID" 2>/dev/null
+        wait "$STRACE_PID" 2>/dev/null
+    elif [ $R -eq 0 ] || [ $diff -eq 0 ]; then
         rnd 400
         how="${R} ms after the edit"
         manifest $SET "$desired"
         sleep "$(awk -v m=$R 'BEGIN { printf "%.3f", m / 1000 }')"
+        stop_daemon $sig
     else
         rnd $diff
         k=$((R + 1))
         how="after $k creates or deletes"
         manifest $SET "$desired"
         wait_events $k
+        stop_daemon $sig
     fi
-    stop_daemon $sig
     what="SIG$sig $how, to $desired"
     rnd 10
     if [ $R -lt 3 ]; then
