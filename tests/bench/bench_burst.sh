@@ -50,7 +50,7 @@ for n in $SIZES; do
     name=$(printf '%s\n' "$xml" | sed -n 's|^  <name>\(.*\)</name>$|\1|p')
     uuid=$(printf '%s\n' "$xml" | sed -n 's|^  <uuid>\(.*\)</uuid>$|\1|p')
     printf '%s\n' "$xml" | sed -e "s|$name|@NAME@|g" -e "s|$uuid|@UUID@|g" >"$T/template.xml"
-    best_f= best_b=
+    best_f='' best_b=''
     run=0
     while [ $run -lt "$RUNS" ]; do
         run=$((run + 1))

@@ -2,7 +2,11 @@
 # Chaos (SPEC section 3, restart): kill -9 or SIGTERM at random points of
 # random scale edits between 0 and 200 replicas, on the test's own libvirtd
 # (lib.sh, start_private_libvirtd). Sometimes a replica is destroyed with
-# virsh, or the manifest edited, while vmirsd is down. After each restart,
+# virsh, or the manifest edited, while vmirsd is down. About one cycle in
+# five (and at least one from cycle 2 on) is the worst moment, made
+# exact with strace: vmirsd held just after a create's intent reached the
+# intent journal, and killed before the create reaches libvirt (issue 10,
+# defect 6); without strace those cycles are skipped. After each restart,
 # once vmirsd has settled (the desired count running and `vmirsctl get
 # vmirs` showing it), a user must see:
 #   - exactly the desired count of running replicas, each with vmirsd
@@ -12,7 +16,8 @@
 #   - no phantom release in the log ("set the owner of replica ...", "a
 #     required field is missing", "release replica": nothing in this test
 #     changes labels, so nothing may be released).
-# Settling takes at most CHAOS_SETTLE_SECONDS (30).
+# Settling takes at most CHAOS_SETTLE_SECONDS (30; a restart re-lists 200
+# domains and creates the difference in well under a second).
 #
 # CHAOS_SEED=N reproduces a series (the random choices; kill timing is
 # only as repeatable as the machine); the seed is printed first.
@@ -39,8 +44,14 @@ rnd() {
     R=$(((X / 65536) % $1))
 }
 
+# A failure of this cycle: cfail MESSAGE; after a failed wait_until (which
+# has counted and printed it), mark_cycle.
 cfail() {
     fail "seed $SEED cycle $cycle: $*"
+    mark_cycle
+}
+
+mark_cycle() {
     case " $failed_cycles " in *" $cycle "*) ;; *) failed_cycles="$failed_cycles $cycle" ;; esac
 }
 
@@ -117,14 +128,18 @@ check() {
     [ -z "$phantom" ] || cfail "phantom release in the log: $phantom"
 }
 
-# kill_at_intent_write K: strace attached to vmirsd (every thread) sends
-# it SIGKILL as its K-th write(2) to state_dir/intents returns. Returns
-# once strace is attached; vmirsd is then killed by its own next writes.
+# hold_at_intent_write: strace attached to vmirsd (every thread) holds the
+# first thread to write(2) to state_dir/intents for 30 s as that write
+# returns, so the intent is in the file and its create not yet sent.
+# strace counts per thread; workers write the intents, the loop thread the
+# "done" lines after them, so the first write by any thread is an intent.
+# Returns once strace is attached.
 STRACE=$(command -v strace || true)
-[ -n "$STRACE" ] || note "strace not installed: no kills at the intent write"
-kill_at_intent_write() {
+[ -n "$STRACE" ] || note "strace not installed: no kills between the intent and the create"
+hold_at_intent_write() {
+    journal_size=$(stat -c %s "$T/state/intents")
     "$STRACE" -qq -f -o /dev/null -p "$VMIRSD_PID" -P "$T/state/intents" \
-        -e trace=write -e inject=write:signal=SIGKILL:when="$1" &
+        -e trace=write -e inject=write:delay_exit=30s:when=1 &
     STRACE_PID=$!
     i=0
     while [ $i -lt 100 ]; do
@@ -139,10 +154,15 @@ kill_at_intent_write() {
     cfail "strace did not attach to vmirsd within 5 s"
 }
 
+journal_grew() {
+    [ "$(stat -c %s "$T/state/intents")" -gt "$journal_size" ]
+}
+
 start_vmirsd
 desired=0
 settle_max=0
 slow=0
+targeted=0
 pending=0
 cycle=0
 while [ $cycle -lt "$CYCLES" ]; do
@@ -158,25 +178,27 @@ while [ $cycle -lt "$CYCLES" ]; do
     esac
     rnd 2
     [ $R -eq 0 ] && sig=KILL || sig=TERM
-    # Now and then (always in cycle 2) a kill at the worst moment: right
-    # after a create's intent is written, before libvirt sees the create.
+    # Now and then (and at least once from cycle 2 on) a kill at the worst
+    # moment: after a create's intent is written, before libvirt sees it.
     rnd 5
     target=
-    if [ -n "$STRACE" ] && { [ $R -eq 0 ] || [ $cycle -eq 2 ]; } && [ "$before" -lt "$MAX" ]; then
+    if [ -n "$STRACE" ] && { [ $R -eq 0 ] || { [ $targeted -eq 0 ] && [ $cycle -ge 2 ]; }; } &&
+        [ "$before" -lt "$MAX" ]; then
         target=1
+        targeted=$((targeted + 1))
         [ "$desired" -gt "$before" ] || { rnd $((MAX - before)); desired=$((before + R + 1)); }
     fi
     diff=$((desired > before ? desired - before : before - desired))
     rnd 2
     if [ -n "$target" ]; then
-        # Each create writes its intent and then a "done" line: 2 x diff writes.
-        rnd $((diff > 1 ? 3 : 2))
-        k=$((R + 1))
         sig=KILL
-        how="at write $k to the intent journal (strace)"
-        kill_at_intent_write $k
+        how="between a create's intent and the create (strace)"
+        hold_at_intent_write
         manifest $SET "$desired"
-        await_exit "the edit (strace was to kill it at write $k to the intent journal)"
+        POLL=0.01
+        wait_until "seed $SEED cycle $cycle: an intent is written" 10 journal_grew || mark_cycle
+        POLL=
+        stop_daemon KILL
         kill "$STRACE_PID" 2>/dev/null
         wait "$STRACE_PID" 2>/dev/null
     elif [ $R -eq 0 ] || [ $diff -eq 0 ]; then
@@ -214,7 +236,8 @@ while [ $cycle -lt "$CYCLES" ]; do
         check
     else
         took=timeout
-        cfail "not settled at $desired within 90 s: $(count_of $SET) running"
+        mark_cycle
+        note "cycle $cycle: $(count_of $SET) running after 90 s, desired $desired"
     fi
     if cycle_log | grep -q "was being created before a restart"; then
         pending=$((pending + 1))
@@ -229,7 +252,7 @@ while [ $cycle -lt "$CYCLES" ]; do
         settle_max=$(awk -v a="$settle_max" -v b="$took" 'BEGIN { print (b > a ? b : a) }')
     fi
 done
-note "chaos: seed $SEED, $cycle cycles, slowest settle $settle_max s, $slow over ${SETTLE}s, $pending with a create pending across a restart"
+note "chaos: seed $SEED, $cycle cycles ($targeted killed between an intent and its create), slowest settle $settle_max s, $slow over ${SETTLE}s, $pending with a create pending across a restart"
 [ -z "$failed_cycles" ] || note "failed cycles:$failed_cycles (reproduce: CHAOS_SEED=$SEED CHAOS_CYCLES=$CYCLES)"
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 finish
