@@ -1236,6 +1236,18 @@ scan_intents(struct controller *c)
     closedir(d);
 }
 
+/* Record that the create of domain name is over (made or failed), so
+ * that no later restart takes it for one in flight. */
+static void
+journal_settle(struct controller *c, const char *name)
+{
+    cleanup_free char *line = xasprintf("%s done\n", name);
+
+    if (c->journal_fd >= 0 && write(c->journal_fd, line, strlen(line)) < 0)
+        log_warn("write the intent journal: %s", strerror(errno));
+    c->journal_lines++;
+}
+
 static void on_resync(uv_timer_t *t);
 
 static void
@@ -1265,8 +1277,10 @@ list_done(struct controller *c, struct job *j, int rc, const char *errmsg)
             continue;
         if (r->intent && j->submitted_ms < c->first_list_ms + INTENT_SETTLE_MS)
             continue;
-        if (r->intent)
+        if (r->intent) {
             log_info("replica `%s` was never created: its files are removed", r->name);
+            journal_settle(c, r->name);
+        }
         if (r->phase != PHASE_SUCCEEDED && r->phase != PHASE_FAILED)
             rep_set_phase(c, r, PHASE_UNKNOWN, false);
         r->intent = false;
@@ -1960,13 +1974,8 @@ create_done(struct controller *c, struct job *j, int rc, const char *errmsg)
     }
     /* Settled: after a restart this name is no create in flight, whether
      * its domain still exists or not. */
-    {
-        cleanup_free char *line = xasprintf("%s done\n", j->id.domain_name);
-
-        if (c->journal_fd >= 0 && write(c->journal_fd, line, strlen(line)) < 0)
-            log_warn("write the intent journal: %s", strerror(errno));
-    }
-    c->journal_lines += 2;
+    journal_settle(c, j->id.domain_name);
+    c->journal_lines++; /* the intent line the worker wrote */
     if (c->journal_lines > INTENT_JOURNAL_MAX_LINES) {
         bool creating = false;
 
@@ -2055,7 +2064,8 @@ job_done(void *arg, int rc, char *errmsg)
         if (r) {
             struct rs *s = rs_find_uid(c, r->meta.owner_uid);
 
-            if (s) {
+            /* A create that never happened deletes nothing a user saw. */
+            if (s && !r->phantom) {
                 rs_event(c, s, false, "SuccessfulDelete", "Deleted virtual machine: %s",
                          r->meta.vmi_name ? r->meta.vmi_name : r->name);
                 rs_failure(c, s, NULL, NULL);

@@ -6,6 +6,7 @@
 # domain that does not exist.
 . "$top_srcdir/tests/integration/lib.sh"
 PREFIX=default_it
+PRIVATE_LIBVIRTD=1
 setup
 start_vmirsd
 
@@ -36,6 +37,16 @@ wait_until "the phantom's files are removed" 15 sh -c "[ ! -e '$T/state/replicas
 grep -q "set the owner" "$T/vmirsd.log" && fail "a phantom was released: $(grep 'set the owner' "$T/vmirsd.log")"
 grep -q "release replica" "$T/vmirsd.log" && fail "the restart released a replica"
 virsh -c "$URI" list --all --name | grep -qx "$phantom" && fail "the phantom became a domain"
+
+# Settled for good: the next restart does not count it again.
+stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
+: >"$T/vmirsd.log"
+start_vmirsd
+wait_until "the next restart has listed the domains" 30 grep -q "desired 3, active 3" "$T/vmirsd.log"
+grep -q "replica \`$phantom\` was being created" "$T/vmirsd.log" &&
+    fail "the given-up create was counted as pending again at the next restart"
+grep -q "Deleted virtual machine: $phantom" "$T/vmirsd.log" && fail "a create that never happened was reported deleted"
+count_is itph 3 || fail "expected 3 replicas after the second restart, got $(count_of itph)"
 
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 rm "$T/spool/itph.yaml"
