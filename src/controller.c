@@ -169,10 +169,17 @@ on_commit(uv_timer_t *t)
 {
     struct controller *c = t->data;
     struct vmirs_err *err = NULL;
+    int rc = store_commit(c->store, &err);
 
-    if (store_commit(c->store, &err) < 0) {
+    if (rc < 0) {
         log_warn("%s", err->msg);
         err_free(&err);
+    } else if (rc == STORE_BUSY) {
+        /* Another process holds the database: the writes wait in the
+         * store, supervision goes on, and the commit is tried again. */
+        if (!c->stopping)
+            uv_timer_start(&c->commit_timer, on_commit, store_retry_ms(c->store), 0);
+        return;
     }
     /* The checkpoint's fsync would stall the loop: a worker does it. */
     if (!c->stopping && store_checkpoint_claim(c->store)) {

@@ -1,9 +1,12 @@
 /* SQLite state (SPEC section 7): replica sets with their status and
  * conditions, replicas with their phase, readiness and transitions, and
  * events folded as kubectl shows them. The daemon writes on the loop
- * thread: a transaction opens at the first write and store_commit ends
- * it, once per reconcile pass. vmirsctl opens the file read-only and
- * queries it with store_prepare. Times are wall-clock milliseconds. */
+ * thread and never waits for a lock there: writes are kept in memory and
+ * store_commit applies them in one transaction, about once per reconcile
+ * pass; while another process holds the lock they wait for a later
+ * commit. Reads see committed rows only. vmirsctl opens the file
+ * read-only and queries it with store_prepare. Times are wall-clock
+ * milliseconds. */
 #ifndef VMIRS_STORE_H
 #define VMIRS_STORE_H
 
@@ -22,10 +25,25 @@ struct store;
 /* Open (creating and migrating when writable) the database at path. */
 int store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err);
 
-/* Commit the open transaction, if any. */
-int store_commit(struct store *s, struct vmirs_err **err);
+/* store_commit's answer when another connection holds the write lock. */
+#define STORE_BUSY 1
+/* The back-off between commits refused as busy, doubling. */
+#define STORE_RETRY_MIN_MS 50
+#define STORE_RETRY_MAX_MS 1000
+/* How long store_close waits for a lock, the loop being done. */
+#define STORE_CLOSE_WAIT_MS 5000
 
-/* Commit and close; harmless on NULL. */
+/* Commit the writes kept since the last commit, if any: 0, or STORE_BUSY
+ * (they are kept: call again after store_retry_ms), or -1 (they are
+ * lost: a full disk). The first refusal and the commit that ends a wait
+ * are logged; a corrupt file is logged once and nothing more recorded. */
+int store_commit(struct store *s, struct vmirs_err **err);
+uint64_t store_retry_ms(const struct store *s);
+/* The number of writes kept for the next commit. */
+size_t store_pending(const struct store *s);
+
+/* Commit (waiting up to STORE_CLOSE_WAIT_MS for a lock) and close;
+ * harmless on NULL. */
 void store_close(struct store *s);
 
 /* A replica set as the daemon sees it in the spool. */

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -347,6 +348,179 @@ test_refused(void **state)
     free(newer);
 }
 
+/* ---- stderr, for the log lines ---- */
+
+/* The lines of text that contain s. */
+static int
+count_lines(const char *text, const char *s)
+{
+    int n = 0;
+
+    for (const char *line = text; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t) (nl - line) : strlen(line);
+        char *one = strndup(line, len);
+
+        n += strstr(one, s) != NULL;
+        free(one);
+        line += len + (nl != NULL);
+    }
+    return n;
+}
+
+struct capture {
+    char *dir, *path;
+    int saved;
+};
+
+static void
+capture_start(struct capture *cap)
+{
+    int fd;
+
+    cap->dir = tmpdir_make();
+    cap->path = xasprintf("%s/err", cap->dir);
+    fd = open(cap->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    cap->saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+/* What was logged since capture_start (malloc'd). */
+static char *
+capture_end(struct capture *cap)
+{
+    char *data = NULL;
+
+    fflush(stderr);
+    dup2(cap->saved, STDERR_FILENO);
+    close(cap->saved);
+    assert_int_equal(read_file(cap->path, &data, NULL), 0);
+    free(cap->path);
+    tmpdir_remove(cap->dir);
+    return data;
+}
+
+static int64_t
+test_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another process holds the write lock: store_commit returns at once,
+ * keeps every write and backs off 50 ms doubling to 1 s; once the lock is
+ * gone the writes land in one transaction, meaning what they meant (the
+ * replica's transitions are those of the calls, not of stale reads). The
+ * wait is logged once when it starts and once when it ends. */
+static void
+test_busy_keeps_writes(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    struct store_replica r = {
+        .domain = "default_webabcde",
+        .namespace = "default",
+        .vmi_name = "webabcde",
+        .rs_uid = "u-web",
+        .phase = "Pending",
+        .created_ms = T0,
+    };
+    const uint64_t backoff[] = {50, 100, 200, 400, 800, 1000, 1000};
+    sqlite3 *other;
+    char *log, *want;
+    int64_t t;
+
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    capture_start(&cap);
+    store_put_replica(f->s, &r, T0);
+    r.phase = "Running";
+    store_put_replica(f->s, &r, T0 + 1000);
+    t = test_mono_ms();
+    for (size_t i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++) {
+        assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+        assert_int_equal(store_retry_ms(f->s), backoff[i]);
+        /* Writes made while waiting join the kept ones, in order. */
+        store_put_replica(f->s, &r, T0 + 1500);
+    }
+    /* Seven refusals took no time: nothing waited for the lock. */
+    assert_true(test_mono_ms() - t < 100);
+    r.ready = true;
+    store_put_replica(f->s, &r, T0 + 4000);
+    assert_int_equal(store_pending(f->s), 2 * 10);
+    assert_query(f->path, "SELECT count(*) FROM replicas", "0");
+    assert_int_equal(store_replica_ready(f->s, r.domain), -1);
+
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    log = capture_end(&cap);
+    assert_int_equal(store_pending(f->s), 0);
+    assert_int_equal(store_commits(f->s), 2);
+    assert_query(f->path, "SELECT phase, ready, phase_ms, ready_ms FROM replicas",
+                 "Running|1|1700000001000|1700000004000");
+    assert_query(f->path, "SELECT group_concat(phase || ready, ',') FROM transitions",
+                 "Pending0,Running0,Running1");
+    assert_int_equal(store_replica_ready(f->s, r.domain), 1);
+    want = xasprintf("WARNING store: database `%s` is locked by another process: writes wait, "
+                     "supervision goes on\n"
+                     "INFO store: database `%s` is writable again: 20 writes that waited ",
+                     f->path, f->path);
+    if (strncmp(log, want, strlen(want)) != 0 || strchr(log + strlen(want), '\n')[1] != '\0')
+        fail_msg("log:\n%s\nwant:\n%s... ms committed", log, want);
+    free(want);
+    free(log);
+}
+
+/* A lock taken by a reader does not stop the writer (WAL), and a commit
+ * after a wait starts from the minimum back-off again. */
+static void
+test_busy_backoff_resets(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    sqlite3 *other;
+    char *log;
+
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(other, "BEGIN; SELECT count(*) FROM replica_sets", NULL, NULL, NULL),
+        SQLITE_OK);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(sqlite3_exec(other, "COMMIT; BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    capture_start(&cap);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+    assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+    assert_int_equal(store_retry_ms(f->s), 100);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(store_retry_ms(f->s), STORE_RETRY_MIN_MS);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+    assert_int_equal(store_retry_ms(f->s), 50);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    log = capture_end(&cap);
+    /* Two waits, each logged at its start and its end. */
+    assert_int_equal(count_lines(log, "is locked by another process"), 2);
+    assert_int_equal(count_lines(log, "is writable again: 1 writes"), 2);
+    free(log);
+}
+
 int
 main(void)
 {
@@ -361,6 +535,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_keeps_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_backoff_resets, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
