@@ -22,7 +22,10 @@ struct store;
 /* The schema version this build writes; older files are migrated. */
 #define STORE_SCHEMA_VERSION 2
 
-/* Open (creating and migrating when writable) the database at path. */
+/* Open (creating and migrating when writable) the database at path. A
+ * writable one that is not a database or is corrupt is moved aside as
+ * path.corrupt-<UTC time> (with its -wal and -shm), logged, and a new one
+ * created in its place. */
 int store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err);
 
 /* store_commit's answer when another connection holds the write lock. */

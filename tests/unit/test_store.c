@@ -521,6 +521,175 @@ test_busy_backoff_resets(void **state)
     free(log);
 }
 
+/* The names a directory holds, sorted and joined with ' ' (malloc'd). */
+static char *
+dir_names(const char *dir)
+{
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    char *out = xstrdup("");
+
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++) {
+        if (ents[i]->d_name[0] != '.') {
+            char *next = xasprintf("%s%s%s", out, *out ? " " : "", ents[i]->d_name);
+
+            free(out);
+            out = next;
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    return out;
+}
+
+/* The aside name of f->path made in the last few seconds: vmirsd.db.corrupt-
+ * followed by a UTC time such as 20261202T123456Z (malloc'd), or NULL. */
+static char *
+aside_name(const struct fixture *f, const char *names)
+{
+    const char *p = strstr(names, "vmirsd.db.corrupt-");
+    struct tm tm = {0};
+    const char *end;
+    time_t t;
+
+    if (!p)
+        return NULL;
+    end = strptime(p + strlen("vmirsd.db.corrupt-"), "%Y%m%dT%H%M%SZ", &tm);
+    assert_non_null(end);
+    assert_true(*end == '\0' || *end == ' ' || *end == '-');
+    t = timegm(&tm);
+    assert_true(t <= time(NULL) && t >= time(NULL) - 60);
+    return strndup(p, (size_t) (end - p));
+}
+
+/* A vmirsd.db that is not a database is moved aside with its WAL and
+ * SHM, the move is logged as an error naming the new file, and a new,
+ * empty database takes its place. */
+static void
+test_corrupt_moved_aside(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    char *names, *aside, *log, *want, *data = NULL, *p;
+
+    store_close(f->s);
+    f->s = NULL;
+    for (const char *side = "-wal"; side; side = strcmp(side, "-wal") == 0 ? "-shm" : NULL) {
+        p = xasprintf("%s%s", f->path, side);
+        free(write_tmpfile(f->dir, strrchr(p, '/') + 1, "garbage side file"));
+        free(p);
+    }
+    free(write_tmpfile(f->dir, "vmirsd.db",
+                       "This is not a database, but it is long enough that SQLite reads its "
+                       "header and says so: 0123456789abcdefghijklmnopqrstuvwxyz"));
+    capture_start(&cap);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    log = capture_end(&cap);
+
+    names = dir_names(f->dir);
+    aside = aside_name(f, names);
+    assert_non_null(aside);
+    /* SQLite removes the old WAL and SHM itself when the failed
+     * connection closes (an unreadable WAL holds nothing); whichever are
+     * left go with the database. */
+    want = xasprintf("vmirsd.db vmirsd.db-shm vmirsd.db-wal %s", aside);
+    assert_string_equal(names, want);
+    free(want);
+    want = xasprintf("ERROR store: set up database `%s`: file is not a database: moved to "
+                     "`%s/%s`; a new database is rebuilt from the domains\n"
+                     "INFO store: database %s migrated to schema version 1\n"
+                     "INFO store: database %s migrated to schema version 2\n",
+                     f->path, f->dir, aside, f->path, f->path);
+    assert_string_equal(log, want);
+    free(want);
+    /* The old bytes are in the aside file, untouched. */
+    p = xasprintf("%s/%s", f->dir, aside);
+    assert_int_equal(read_file(p, &data, NULL), 0);
+    assert_non_null(strstr(data, "This is not a database"));
+    free(data);
+    free(p);
+    /* The new file works. */
+    assert_query(f->path, "PRAGMA user_version", "2");
+    assert_query(f->path, "SELECT count(*) FROM replica_sets", "0");
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT name FROM replica_sets", "web");
+    free(names);
+    free(aside);
+    free(log);
+}
+
+/* A database whose header is intact but whose pages are damaged fails
+ * quick_check at open: moved aside too. */
+static void
+test_corrupt_pages_moved_aside(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    char page[4096];
+    char *names, *aside, *log;
+    int fd;
+
+    for (int i = 0; i < 200; i++) {
+        char uid[16], name[16];
+        struct store_rs rs = web;
+
+        snprintf(uid, sizeof(uid), "u-%d", i);
+        snprintf(name, sizeof(name), "web%d", i);
+        rs.uid = uid;
+        rs.name = name;
+        store_put_rs(f->s, &rs, T0);
+    }
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(store_checkpoint(f->s, &err), 0);
+    store_close(f->s);
+    f->s = NULL;
+    /* Page 3 onward: tables and indexes, past the header and schema. */
+    memset(page, 0x5a, sizeof(page));
+    fd = open(f->path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, page, sizeof(page), 2 * 4096), (ssize_t) sizeof(page));
+    assert_int_equal(pwrite(fd, page, sizeof(page), 4 * 4096), (ssize_t) sizeof(page));
+    close(fd);
+    capture_start(&cap);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    log = capture_end(&cap);
+    names = dir_names(f->dir);
+    aside = aside_name(f, names);
+    assert_non_null(aside);
+    if (count_lines(log, "ERROR store: check database") != 1 || !strstr(log, aside))
+        fail_msg("log: %s", log);
+    assert_query(f->path, "SELECT count(*) FROM replica_sets", "0");
+    free(names);
+    free(aside);
+    free(log);
+}
+
+/* vmirsctl's read-only open of a broken file fails and moves nothing. */
+static void
+test_corrupt_reader_moves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct store *r = NULL;
+    char *names;
+
+    store_close(f->s);
+    f->s = NULL;
+    free(write_tmpfile(f->dir, "vmirsd.db",
+                       "This is not a database, but it is long enough that SQLite reads its "
+                       "header and says so: 0123456789abcdefghijklmnopqrstuvwxyz"));
+    assert_int_equal(store_open(f->path, true, &r, &err), -1);
+    assert_non_null(strstr(err->msg, "file is not a database"));
+    err_free(&err);
+    names = dir_names(f->dir);
+    assert_string_equal(names, "vmirsd.db");
+    free(names);
+}
+
 int
 main(void)
 {
@@ -537,6 +706,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_keeps_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_backoff_resets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_pages_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_reader_moves_nothing, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
