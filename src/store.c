@@ -198,8 +198,9 @@ struct store {
      * back-off before the next try. */
     int64_t busy_since_ms;
     uint64_t retry_ms;
-    bool corrupt; /* a write found the file corrupt: writes are dropped */
-    int open_rc;  /* the SQLite code of the last error while opening */
+    bool corrupt;      /* a commit found the file corrupt: it is to be replaced */
+    char *corrupt_why; /* what the commit said */
+    int open_rc;       /* the SQLite code of the last error while opening */
     uint64_t commits;
     sqlite3_stmt *st[ST_COUNT];
 };
@@ -354,28 +355,40 @@ store_quick_check(struct store *s, struct vmirs_err **err)
     return rc;
 }
 
-/* Open once; *corrupt says whether a failure was the file's content. */
-static int
-store_open_one(const char *path, bool readonly, struct store **out, bool *corrupt,
-               struct vmirs_err **err)
+/* Finalize the statements and close both connections; harmless twice. */
+static void
+store_disconnect(struct store *s)
 {
-    struct store *s = xcalloc(1, sizeof(*s));
-    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+/* Open s->path; *corrupt says whether a failure was the file's content. */
+static int
+store_connect(struct store *s, bool *corrupt, struct vmirs_err **err)
+{
+    int flags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
     *corrupt = false;
-    s->path = xstrdup(path);
-    s->readonly = readonly;
-    if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        int rc = s->db ? db_error(s, err, "open database")
-                       : err_set(err, 0, "open database `%s`: out of memory", path);
-
-        store_close(s);
-        return rc;
+    s->open_rc = SQLITE_OK;
+    s->wal_pages = 0;
+    if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        if (s->db)
+            db_error(s, err, "open database");
+        else
+            err_set(err, 0, "open database `%s`: out of memory", s->path);
+        goto fail;
     }
     /* A reader (vmirsctl) waits a little for a checkpoint rather than
      * failing; so does the daemon while it opens, before its loop runs. */
     sqlite3_busy_timeout(s->db, 5000);
-    if (!readonly) {
+    if (!s->readonly) {
         /* WAL: vmirsctl reads while the daemon writes. synchronous=NORMAL:
          * a commit does not fsync, only checkpoints do (doc/performance.md
          * has the measurement). A crash of vmirsd loses nothing; a power
@@ -414,18 +427,16 @@ store_open_one(const char *path, bool readonly, struct store **out, bool *corrup
             if (version < 0)
                 db_error(s, err, "read database");
             else
-                err_set(err, 0, "`%s` has schema version %d; this vmirsctl reads %d", path, version,
-                        STORE_SCHEMA_VERSION);
-            store_close(s);
-            return -1;
+                err_set(err, 0, "`%s` has schema version %d; this vmirsctl reads %d", s->path,
+                        version, STORE_SCHEMA_VERSION);
+            goto fail;
         }
     }
-    *out = s;
     return 0;
 
 fail:
-    *corrupt = rc_corrupt(s->open_rc);
-    store_close(s);
+    *corrupt = !s->readonly && rc_corrupt(s->open_rc);
+    store_disconnect(s);
     return -1;
 }
 
@@ -476,25 +487,44 @@ store_move_aside(const char *path, struct vmirs_err **err)
     return aside;
 }
 
-int
-store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err)
+/* Move the file aside and open a new one in its place (writer only). */
+static int
+store_replace(struct store *s, const char *why, struct vmirs_err **err)
 {
     cleanup_free char *aside = NULL;
     bool corrupt;
 
-    if (store_open_one(path, readonly, out, &corrupt, err) == 0)
-        return 0;
-    if (readonly || !corrupt)
-        return -1;
+    store_disconnect(s);
+    aside = store_move_aside(s->path, err);
+    if (!aside)
+        return err_wrap(err, "database `%s` is corrupt", s->path);
     /* Status and history only (the domains' metadata is the truth): a
      * damaged file is kept for a post-mortem and a new one started; the
-     * controller records every domain it adopts. */
-    aside = store_move_aside(path, err);
-    if (!aside)
-        return err_wrap(err, "database `%s` is corrupt", path);
-    log_error("%s: moved to `%s`; a new database is rebuilt from the domains", (*err)->msg, aside);
-    err_free(err);
-    return store_open_one(path, readonly, out, &corrupt, err);
+     * controller records every domain it knows. */
+    log_error("%s: moved to `%s`; a new database is rebuilt from the domains", why, aside);
+    return store_connect(s, &corrupt, err);
+}
+
+int
+store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    bool corrupt;
+
+    s->path = xstrdup(path);
+    s->readonly = readonly;
+    if (store_connect(s, &corrupt, err) < 0) {
+        cleanup_free char *why = corrupt ? xstrdup((*err)->msg) : NULL;
+
+        if (why)
+            err_free(err);
+        if (!why || store_replace(s, why, err) < 0) {
+            store_close(s);
+            return -1;
+        }
+    }
+    *out = s;
+    return 0;
 }
 
 /* A new kept write of statement id; its values are set with op_text and
@@ -514,7 +544,8 @@ op_add(struct store *s, enum stmt_id id)
     op = &s->ops[s->nops++];
     memset(op, 0, sizeof(*op));
     op->id = id;
-    op->n = sqlite3_bind_parameter_count(s->st[id]);
+    /* No statement: the file could not be replaced; dropped at commit. */
+    op->n = s->st[id] ? sqlite3_bind_parameter_count(s->st[id]) : OP_MAX_PARAMS;
     if (op->n > OP_MAX_PARAMS)
         abort();
     return op;
@@ -620,6 +651,25 @@ store_apply(struct store *s, char **msg)
     return SQLITE_OK;
 }
 
+/* A commit found the file corrupt: replace it, once no checkpoint uses
+ * the old one (till then the caller tries again, as when busy). Failing
+ * that, nothing more is recorded. */
+static int
+store_rebuild(struct store *s, struct vmirs_err **err)
+{
+    cleanup_free char *why = NULL;
+
+    if (s->ckpt_running) {
+        s->retry_ms = STORE_RETRY_MIN_MS;
+        return STORE_BUSY;
+    }
+    why = steal_ptr(&s->corrupt_why);
+    s->corrupt = false;
+    if (store_replace(s, why, err) < 0)
+        return err_wrap(err, "nothing more is recorded");
+    return STORE_REBUILT;
+}
+
 int
 store_commit(struct store *s, struct vmirs_err **err)
 {
@@ -627,12 +677,14 @@ store_commit(struct store *s, struct vmirs_err **err)
     size_t n;
     int rc;
 
-    if (!s || !s->nops)
+    if (!s || (!s->nops && !s->corrupt))
         return 0;
     n = s->nops;
-    if (s->corrupt) {
+    if (s->corrupt || !s->db) {
+        /* What was written since is dropped: the caller records all it
+         * knows again once the new file is there. */
         ops_clear(s);
-        return 0;
+        return s->db ? store_rebuild(s, err) : 0;
     }
     rc = store_apply(s, &msg);
     if (rc == SQLITE_OK) {
@@ -664,11 +716,10 @@ store_commit(struct store *s, struct vmirs_err **err)
     s->busy_since_ms = 0;
     s->retry_ms = 0;
     if (rc_corrupt(rc)) {
+        free(s->corrupt_why);
+        s->corrupt_why = xasprintf("commit to database `%s`: %s", s->path, msg);
         s->corrupt = true;
-        log_error("database `%s` is corrupt (%s): nothing more is recorded; the next start moves "
-                  "it aside and rebuilds it from the domains",
-                  s->path, msg);
-        return 0;
+        return store_rebuild(s, err);
     }
     return err_set(err, 0, "commit %zu writes to `%s`: %s", n, s->path, msg);
 }
@@ -708,10 +759,8 @@ store_close(struct store *s)
     free(s->ops);
     if (!s->readonly)
         log_debug("%s: %llu transactions committed", s->path, (unsigned long long) s->commits);
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(s->st[i]);
-    sqlite3_close(s->ckpt_db);
-    sqlite3_close(s->db);
+    store_disconnect(s);
+    free(s->corrupt_why);
     free(s->path);
     free(s);
 }
@@ -802,6 +851,8 @@ store_replica_ready(struct store *s, const char *domain)
     sqlite3_stmt *st = s->st[ST_REP_GET];
     int ready = -1;
 
+    if (!st)
+        return -1;
     sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
         ready = sqlite3_column_int(st, 1) != 0;
@@ -849,6 +900,8 @@ store_put_image(struct store *s, const char *digest, const char *ref, const char
 int
 store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err)
 {
+    if (!s->db)
+        return err_set(err, 0, "query `%s`: no database", s->path);
     if (sqlite3_prepare_v2(s->db, sql, -1, out, NULL) != SQLITE_OK)
         return db_error(s, err, "query");
     return 0;

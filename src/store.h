@@ -30,6 +30,9 @@ int store_open(const char *path, bool readonly, struct store **out, struct vmirs
 
 /* store_commit's answer when another connection holds the write lock. */
 #define STORE_BUSY 1
+/* store_commit's answer when it found the file corrupt and replaced it
+ * (moved aside, logged): record again everything known. */
+#define STORE_REBUILT 2
 /* The back-off between commits refused as busy, doubling. */
 #define STORE_RETRY_MIN_MS 50
 #define STORE_RETRY_MAX_MS 1000
@@ -37,9 +40,9 @@ int store_open(const char *path, bool readonly, struct store **out, struct vmirs
 #define STORE_CLOSE_WAIT_MS 5000
 
 /* Commit the writes kept since the last commit, if any: 0, or STORE_BUSY
- * (they are kept: call again after store_retry_ms), or -1 (they are
- * lost: a full disk). The first refusal and the commit that ends a wait
- * are logged; a corrupt file is logged once and nothing more recorded. */
+ * (they are kept: call again after store_retry_ms), STORE_REBUILT (they
+ * are lost with the corrupt file), or -1 (they are lost: a full disk).
+ * The first refusal and the commit that ends a wait are logged. */
 int store_commit(struct store *s, struct vmirs_err **err);
 uint64_t store_retry_ms(const struct store *s);
 /* The number of writes kept for the next commit. */

@@ -2,7 +2,8 @@
 # A corrupt vmirsd.db does not stop vmirsd (SPEC section 7): it is moved
 # aside as vmirsd.db.corrupt-<UTC time>, the log says where it went, and
 # a new database is rebuilt from the domains, which keep running and are
-# adopted as they are: no create, no duplicate.
+# adopted as they are: no create, no duplicate. The same when a commit
+# finds the file damaged while vmirsd runs.
 . "$top_srcdir/tests/integration/lib.sh"
 PREFIX=default_itcor
 VMIRSCTL="$top_builddir/src/vmirsctl"
@@ -70,6 +71,27 @@ wait_until "the destroyed replica is replaced" 30 \
     sh -c "[ \$(virsh -c $URI list --name | grep -c ^default_itcor) -eq 3 ] && ! virsh -c $URI list --name | grep -qx $victim"
 wait_until "the events show its replacement" 30 creates_are 1
 wait_until "get vmirs shows itcor 3 3 3 after the replacement" 30 row_is itcor "itcor 3 3 3"
+
+# Damage found while vmirsd runs: the table's root page overwritten in
+# the file (after a checkpoint, so the page is read from there) and
+# another connection's write, so that vmirsd's cached pages are stale.
+# The next commit finds it, the file is replaced the same way, and what
+# vmirsd knows is recorded again.
+db="$T/state/vmirsd.db"
+[ "$(sqlite3 "$db" '.timeout 5000' 'PRAGMA wal_checkpoint(TRUNCATE);')" = "0|0|0" ] ||
+    fail "the test's checkpoint did not complete"
+root=$(sqlite3 "$db" "SELECT rootpage FROM sqlite_master WHERE name = 'replica_sets'")
+yes Z | head -c 4096 | dd of="$db" bs=4096 seek=$((root - 1)) conv=notrunc status=none
+sqlite3 "$db" '.timeout 5000' "INSERT INTO images VALUES ('sha256:test', 'r', '/p', 1, 1);" ||
+    fail "the test's write failed"
+manifest itcor 4
+wait_until "4 replicas of itcor run" 30 count_is itcor 4
+wait_until "vmirsd logs where the file damaged at run time went" 30 \
+    grep -q "^ERROR store: commit to database \`$db\`: database disk image is malformed: moved to \`$db.corrupt-[0-9]\{8\}T[0-9]\{6\}Z[.0-9]*\`" "$T/vmirsd.log"
+wait_until "get vmirs shows itcor 4 4 4 from the new file" 30 row_is itcor "itcor 4 4 4"
+wait_until "get vmis shows 4 VMIs running" 30 sh -c "[ \$(\"$VMIRSCTL\" -c \"$T/vmirsd.conf\" get vmis -l app=itcor | grep -c ' Running ') -eq 4 ]"
+[ "$(ls "$T/state" | grep -c '^vmirsd.db.corrupt-[0-9T]*Z[.0-9]*$')" -eq 2 ] ||
+    fail "expected two files moved aside: $(ls "$T/state")"
 
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 [ -f "$aside" ] || fail "the damaged file went away"

@@ -668,6 +668,74 @@ test_corrupt_pages_moved_aside(void **state)
     free(log);
 }
 
+/* A commit that finds the file corrupt while vmirsd runs replaces it as
+ * the open does: the old file moved aside, logged, a new one in place,
+ * and STORE_REBUILT tells the caller to record what it knows again. */
+static void
+test_corrupt_at_runtime(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    char page[4096];
+    char *names, *aside, *log, *want, *root;
+    sqlite3 *other;
+    int fd;
+
+    for (int i = 0; i < 200; i++) {
+        char uid[16], name[16];
+        struct store_rs rs = web;
+
+        snprintf(uid, sizeof(uid), "u-%d", i);
+        snprintf(name, sizeof(name), "web%d", i);
+        rs.uid = uid;
+        rs.name = name;
+        store_put_rs(f->s, &rs, T0);
+    }
+    assert_int_equal(store_commit(f->s, &err), 0);
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    /* Damage the table's root page under the running writer, then have
+     * another connection write, so that the writer's cache is stale and
+     * its next write reads the page from the file. */
+    root = query(f->path, "SELECT rootpage FROM sqlite_master WHERE name = 'replica_sets'");
+    memset(page, 0x5a, sizeof(page));
+    fd = open(f->path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, page, sizeof(page), (off_t) (atoi(root) - 1) * 4096),
+                     (ssize_t) sizeof(page));
+    close(fd);
+    free(root);
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "INSERT INTO images VALUES ('sha256:ab', 'r', '/p', 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(other);
+
+    capture_start(&cap);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), STORE_REBUILT);
+    log = capture_end(&cap);
+    names = dir_names(f->dir);
+    aside = aside_name(f, names);
+    assert_non_null(aside);
+    want = xasprintf("ERROR store: commit to database `%s`: database disk image is malformed: "
+                     "moved to `%s/%s`; a new database is rebuilt from the domains\n"
+                     "INFO store: database %s migrated to schema version 1\n"
+                     "INFO store: database %s migrated to schema version 2\n",
+                     f->path, f->dir, aside, f->path, f->path);
+    assert_string_equal(log, want);
+    free(want);
+    /* The new file is empty and takes the writes made again. */
+    assert_query(f->path, "SELECT count(*) FROM replica_sets", "0");
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT name FROM replica_sets", "web");
+    free(names);
+    free(aside);
+    free(log);
+}
+
 /* vmirsctl's read-only open of a broken file fails and moves nothing. */
 static void
 test_corrupt_reader_moves_nothing(void **state)
@@ -708,6 +776,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_busy_backoff_resets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_pages_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_at_runtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_reader_moves_nothing, setup, teardown),
     };
 
