@@ -183,15 +183,42 @@ checkpoint_done(void *arg, int rc, char *errmsg)
     maybe_stopped(c);
 }
 
+static void rep_store(struct controller *c, const struct replica *r);
+static void mark_dirty(struct controller *c, struct rs *s);
+
+/* The store replaced a corrupt file with a new one: record again what
+ * vmirsd knows, the replicas now and the replica sets in the next pass
+ * (the old events stay in the file moved aside). */
+static void
+commit_restore(struct controller *c)
+{
+    for (size_t i = 0; i < c->nreps; i++)
+        if (!c->reps[i]->intent)
+            rep_store(c, c->reps[i]);
+    for (size_t i = 0; i < c->nsets; i++) {
+        c->sets[i]->stored = false;
+        mark_dirty(c, c->sets[i]);
+    }
+}
+
 static void
 on_commit(uv_timer_t *t)
 {
     struct controller *c = t->data;
     struct vmirs_err *err = NULL;
+    int rc = store_commit(c->store, &err);
 
-    if (store_commit(c->store, &err) < 0) {
+    if (rc < 0) {
         log_warn("%s", err->msg);
         err_free(&err);
+    } else if (rc == STORE_BUSY) {
+        /* Another process holds the database: the writes wait in the
+         * store, supervision goes on, and the commit is tried again. */
+        if (!c->stopping)
+            uv_timer_start(&c->commit_timer, on_commit, store_retry_ms(c->store), 0);
+        return;
+    } else if (rc == STORE_REBUILT && !c->stopping) {
+        commit_restore(c);
     }
     /* The checkpoint's fsync would stall the loop: a worker does it. */
     if (!c->stopping && store_checkpoint_claim(c->store)) {

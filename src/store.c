@@ -4,9 +4,12 @@
 
 #include "store.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
 #include "selector.h"
@@ -142,8 +145,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         "ready_ms = CASE WHEN ready = excluded.ready THEN ready_ms ELSE excluded.ready_ms END, "
         "phase = excluded.phase, ready = excluded.ready",
     [ST_REP_DELETE] = "DELETE FROM replicas WHERE domain = ?1",
+    /* Run before the replica's upsert: a transition when its phase or
+     * readiness is not the one recorded (or there is no row yet). Decided
+     * in SQL, not by a read before the write, because a write may be kept
+     * for later (a locked database) and must mean the same then. */
     [ST_TRANS_INSERT] =
-        "INSERT INTO transitions (domain, phase, ready, at_ms) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO transitions (domain, phase, ready, at_ms) SELECT ?1, ?2, ?3, ?4 "
+        "WHERE NOT EXISTS (SELECT 1 FROM replicas WHERE domain = ?1 AND phase = ?2 "
+        "AND ready = ?3)",
     [ST_TRANS_DELETE] = "DELETE FROM transitions WHERE domain = ?1",
     [ST_IMAGE_UPSERT] = "INSERT INTO images (digest, ref, path, size, last_used_ms) "
                         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO UPDATE SET "
@@ -156,6 +165,25 @@ static const char *const stmt_sql[ST_COUNT] = {
         "count = count + 1, last_ms = excluded.last_ms",
 };
 
+/* The most parameters a write statement binds. */
+#define OP_MAX_PARAMS 14
+
+/* One write, its values copied. Writes are kept in memory until the
+ * transaction that applies them commits: the loop never waits for a lock
+ * another process holds (SPEC section 7), and a write is not lost because
+ * of one. The cost is a copy of each value, small beside SQLite's own
+ * work for the statement. */
+struct op_val {
+    int type; /* SQLITE_NULL, SQLITE_INTEGER or SQLITE_TEXT */
+    sqlite3_int64 i;
+    char *t;
+};
+struct op {
+    enum stmt_id id;
+    int n;
+    struct op_val v[OP_MAX_PARAMS];
+};
+
 struct store {
     sqlite3 *db;
     sqlite3 *ckpt_db; /* the checkpointer's connection, used only by it */
@@ -163,15 +191,50 @@ struct store {
     bool ckpt_running;
     char *path;
     bool readonly;
-    bool in_txn;
+    struct op *ops; /* the writes not committed yet, in order */
+    size_t nops, cap;
+    /* While another connection holds the write lock: when the first
+     * commit was refused (monotonic ms, 0 when not waiting), and the
+     * back-off before the next try. */
+    int64_t busy_since_ms;
+    uint64_t retry_ms;
+    bool corrupt;      /* a commit found the file corrupt: it is to be replaced */
+    char *corrupt_why; /* what the commit said */
+    int open_rc;       /* the SQLite code of the last error while opening */
     uint64_t commits;
     sqlite3_stmt *st[ST_COUNT];
 };
 
+/* The error of the last call on the writer's connection; its code is
+ * kept to tell a damaged file from other failures at open. */
 static int
 db_error(struct store *s, struct vmirs_err **err, const char *what)
 {
+    s->open_rc = sqlite3_extended_errcode(s->db);
     return err_set(err, 0, "%s `%s`: %s", what, s->path, sqlite3_errmsg(s->db));
+}
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another connection holds the lock: try again later. */
+static bool
+rc_busy(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* The file is damaged or is not a database at all. */
+static bool
+rc_corrupt(int rc)
+{
+    return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
 }
 
 static int
@@ -261,25 +324,71 @@ store_migrate(struct store *s, struct vmirs_err **err)
     return 0;
 }
 
-int
-store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err)
+/* The first problem PRAGMA quick_check finds, if any: the cheap check
+ * (no index is compared with its table), run once at start. It reads
+ * every page: a few milliseconds for a few MiB, 0.1 s for 50 MiB in the
+ * page cache (1.1 s from a cold disk). */
+static int
+store_quick_check(struct store *s, struct vmirs_err **err)
 {
-    struct store *s = xcalloc(1, sizeof(*s));
-    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    sqlite3_stmt *st = NULL;
+    const char *res;
+    int rc;
 
-    s->path = xstrdup(path);
-    s->readonly = readonly;
-    if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        int rc = s->db ? db_error(s, err, "open database")
-                       : err_set(err, 0, "open database `%s`: out of memory", path);
-
-        store_close(s);
-        return rc;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_error(s, err, "check database");
     }
-    /* The daemon commits at most once per pass; a reader waits a little
-     * for a checkpoint rather than failing. */
+    res = (const char *) sqlite3_column_text(st, 0);
+    if (res && strcmp(res, "ok") == 0) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    s->open_rc = SQLITE_CORRUPT;
+    rc = err_set(err, 0, "check database `%s`: %s", s->path, res ? res : "no answer");
+    sqlite3_finalize(st);
+    /* SQLite's report may span lines: one log record stays one line. */
+    for (char *p = (*err)->msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return rc;
+}
+
+/* Finalize the statements and close both connections; harmless twice. */
+static void
+store_disconnect(struct store *s)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+/* Open s->path; *corrupt says whether a failure was the file's content. */
+static int
+store_connect(struct store *s, bool *corrupt, struct vmirs_err **err)
+{
+    int flags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+    *corrupt = false;
+    s->open_rc = SQLITE_OK;
+    s->wal_pages = 0;
+    if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        if (s->db)
+            db_error(s, err, "open database");
+        else
+            err_set(err, 0, "open database `%s`: out of memory", s->path);
+        goto fail;
+    }
+    /* A reader (vmirsctl) waits a little for a checkpoint rather than
+     * failing; so does the daemon while it opens, before its loop runs. */
     sqlite3_busy_timeout(s->db, 5000);
-    if (!readonly) {
+    if (!s->readonly) {
         /* WAL: vmirsctl reads while the daemon writes. synchronous=NORMAL:
          * a commit does not fsync, only checkpoints do (doc/performance.md
          * has the measurement). A crash of vmirsd loses nothing; a power
@@ -289,22 +398,23 @@ store_open(const char *path, bool readonly, struct store **out, struct vmirs_err
                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
                          "PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; "
                          "PRAGMA cache_size = -512;",
-                         NULL, NULL, NULL) != SQLITE_OK ||
-            store_migrate(s, err) < 0) {
-            if (!*err)
-                db_error(s, err, "set up database");
-            store_close(s);
-            return -1;
+                         NULL, NULL, NULL) != SQLITE_OK) {
+            db_error(s, err, "set up database");
+            goto fail;
         }
+        if (store_quick_check(s, err) < 0 || store_migrate(s, err) < 0)
+            goto fail;
         sqlite3_wal_hook(s->db, store_wal_hook, s);
         for (int i = 0; i < ST_COUNT; i++) {
             if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
                                    NULL) != SQLITE_OK) {
                 db_error(s, err, "prepare statements for");
-                store_close(s);
-                return -1;
+                goto fail;
             }
         }
+        /* From here on the connection is the loop's: it never waits for
+         * a lock; a commit refused as busy keeps its writes for later. */
+        sqlite3_busy_timeout(s->db, 0);
     } else {
         sqlite3_stmt *st = NULL;
         int version = -1;
@@ -317,8 +427,98 @@ store_open(const char *path, bool readonly, struct store **out, struct vmirs_err
             if (version < 0)
                 db_error(s, err, "read database");
             else
-                err_set(err, 0, "`%s` has schema version %d; this vmirsctl reads %d", path, version,
-                        STORE_SCHEMA_VERSION);
+                err_set(err, 0, "`%s` has schema version %d; this vmirsctl reads %d", s->path,
+                        version, STORE_SCHEMA_VERSION);
+            goto fail;
+        }
+    }
+    return 0;
+
+fail:
+    *corrupt = !s->readonly && rc_corrupt(s->open_rc);
+    store_disconnect(s);
+    return -1;
+}
+
+/* Move a database that cannot be used out of the way, with its side
+ * files, as PATH.corrupt-<UTC time>[.N]; returns that name (malloc'd). */
+static char *
+store_move_aside(const char *path, struct vmirs_err **err)
+{
+    /* The side files go first: a WAL or journal left behind would be
+     * replayed into the new database, a mix of two files. */
+    static const char *const sides[] = {"-wal", "-shm", "-journal"};
+    char stamp[sizeof("20261202T123456Z")];
+    struct tm tm;
+    time_t now = time(NULL);
+    char *aside = NULL;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    for (int n = 0;; n++) {
+        struct stat st;
+
+        free(aside);
+        aside = n ? xasprintf("%s.corrupt-%s.%d", path, stamp, n)
+                  : xasprintf("%s.corrupt-%s", path, stamp);
+        if (lstat(aside, &st) < 0 && errno == ENOENT)
+            break;
+        if (n == 100) {
+            err_set(err, EEXIST, "move `%s` aside: `%s`", path, aside);
+            free(aside);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+        cleanup_free char *from = xasprintf("%s%s", path, sides[i]);
+        cleanup_free char *to = xasprintf("%s%s", aside, sides[i]);
+
+        if (rename(from, to) < 0 && errno != ENOENT) {
+            err_set(err, errno, "move `%s` to `%s`", from, to);
+            free(aside);
+            return NULL;
+        }
+    }
+    if (rename(path, aside) < 0) {
+        err_set(err, errno, "move `%s` to `%s`", path, aside);
+        free(aside);
+        return NULL;
+    }
+    return aside;
+}
+
+/* Move the file aside and open a new one in its place (writer only). */
+static int
+store_replace(struct store *s, const char *why, struct vmirs_err **err)
+{
+    cleanup_free char *aside = NULL;
+    bool corrupt;
+
+    store_disconnect(s);
+    aside = store_move_aside(s->path, err);
+    if (!aside)
+        return err_wrap(err, "database `%s` is corrupt", s->path);
+    /* Status and history only (the domains' metadata is the truth): a
+     * damaged file is kept for a post-mortem and a new one started; the
+     * controller records every domain it knows. */
+    log_error("%s: moved to `%s`; a new database is rebuilt from the domains", why, aside);
+    return store_connect(s, &corrupt, err);
+}
+
+int
+store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    bool corrupt;
+
+    s->path = xstrdup(path);
+    s->readonly = readonly;
+    if (store_connect(s, &corrupt, err) < 0) {
+        cleanup_free char *why = corrupt ? xstrdup((*err)->msg) : NULL;
+
+        if (why)
+            err_free(err);
+        if (!why || store_replace(s, why, err) < 0) {
             store_close(s);
             return -1;
         }
@@ -327,73 +527,240 @@ store_open(const char *path, bool readonly, struct store **out, struct vmirs_err
     return 0;
 }
 
-/* Run a write statement to its end, then reset it; errors are logged:
- * the controller goes on when the disk is full. */
-static bool
-step_done(struct store *s, sqlite3_stmt *st)
+/* A new kept write of statement id; its values are set with op_text and
+ * op_int. */
+static struct op *
+op_add(struct store *s, enum stmt_id id)
 {
-    int rc = sqlite3_step(st);
+    struct op *op;
 
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        log_warn("write %s: %s", s->path, sqlite3_errmsg(s->db));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW;
-}
-
-static sqlite3_stmt *
-stmt(struct store *s, enum stmt_id id)
-{
-    if (!s->in_txn && id != ST_COMMIT) {
-        s->in_txn = step_done(s, s->st[ST_BEGIN]);
+    /* Writes are the daemon's: vmirsctl's connection has no statements. */
+    if (s->readonly)
+        abort();
+    if (s->nops == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->ops = xrealloc(s->ops, s->cap * sizeof(*s->ops));
     }
-    return s->st[id];
+    op = &s->ops[s->nops++];
+    memset(op, 0, sizeof(*op));
+    op->id = id;
+    /* No statement: the file could not be replaced; dropped at commit. */
+    op->n = s->st[id] ? sqlite3_bind_parameter_count(s->st[id]) : OP_MAX_PARAMS;
+    if (op->n > OP_MAX_PARAMS)
+        abort();
+    return op;
 }
 
 static void
-bind_text(sqlite3_stmt *st, int i, const char *v)
+op_text(struct op *op, int i, const char *v)
 {
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
+    op->v[i - 1] = v ? (struct op_val){.type = SQLITE_TEXT, .t = xstrdup(v)}
+                     : (struct op_val){.type = SQLITE_NULL};
+}
+
+static void
+op_int(struct op *op, int i, int64_t v)
+{
+    op->v[i - 1] = (struct op_val){.type = SQLITE_INTEGER, .i = v};
+}
+
+static void
+ops_clear(struct store *s)
+{
+    for (size_t i = 0; i < s->nops; i++)
+        for (int j = 0; j < s->ops[i].n; j++)
+            free(s->ops[i].v[j].t);
+    s->nops = 0;
+    /* A burst's worth of memory is given back, not kept for good. */
+    if (s->cap > 1024) {
+        free(s->ops);
+        s->ops = NULL;
+        s->cap = 0;
+    }
+}
+
+/* Run one kept write to its end. */
+static int
+op_run(struct store *s, const struct op *op)
+{
+    sqlite3_stmt *st = s->st[op->id];
+    int rc;
+
+    for (int j = 0; j < op->n; j++) {
+        const struct op_val *v = &op->v[j];
+
+        if (v->type == SQLITE_TEXT)
+            sqlite3_bind_text(st, j + 1, v->t, -1, SQLITE_STATIC);
+        else if (v->type == SQLITE_INTEGER)
+            sqlite3_bind_int64(st, j + 1, v->i);
+        else
+            sqlite3_bind_null(st, j + 1);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/* Apply the kept writes in one transaction. SQLITE_OK: committed; a busy
+ * code: another connection holds the lock and nothing was applied; any
+ * other code: the transaction failed, with *msg saying why. A write that
+ * fails on its own (the transaction goes on) is logged and skipped. */
+static int
+store_apply(struct store *s, char **msg)
+{
+    int rc, failed = 0;
+    char *first = NULL;
+
+    rc = sqlite3_step(s->st[ST_BEGIN]);
+    sqlite3_reset(s->st[ST_BEGIN]);
+    if (rc != SQLITE_DONE) {
+        *msg = xstrdup(sqlite3_errmsg(s->db));
+        return rc;
+    }
+    for (size_t i = 0; i < s->nops; i++) {
+        rc = op_run(s, &s->ops[i]);
+        if (rc == SQLITE_DONE)
+            continue;
+        /* Busy here (a rollback-journal file spilling its cache, say),
+         * corrupt, or the transaction rolled back by SQLite (a full disk):
+         * the whole transaction goes; a busy one is tried again. */
+        if (rc_busy(rc) || rc_corrupt(rc) || sqlite3_get_autocommit(s->db)) {
+            *msg = xstrdup(sqlite3_errmsg(s->db));
+            if (!sqlite3_get_autocommit(s->db))
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            free(first);
+            return rc;
+        }
+        if (!failed++)
+            first = xstrdup(sqlite3_errmsg(s->db));
+    }
+    if (failed)
+        log_warn("write `%s`: %s (%d of %zu writes failed)", s->path, first, failed, s->nops);
+    free(first);
+    /* COMMIT refused as busy leaves the transaction open; it is rolled
+     * back so that the next try starts from BEGIN like any other. */
+    rc = sqlite3_step(s->st[ST_COMMIT]);
+    sqlite3_reset(s->st[ST_COMMIT]);
+    if (rc != SQLITE_DONE) {
+        *msg = xstrdup(sqlite3_errmsg(s->db));
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* A commit found the file corrupt: replace it, once no checkpoint uses
+ * the old one (till then the caller tries again, as when busy). Failing
+ * that, nothing more is recorded. */
+static int
+store_rebuild(struct store *s, struct vmirs_err **err)
+{
+    cleanup_free char *why = NULL;
+
+    if (s->ckpt_running) {
+        s->retry_ms = STORE_RETRY_MIN_MS;
+        return STORE_BUSY;
+    }
+    why = steal_ptr(&s->corrupt_why);
+    s->corrupt = false;
+    if (store_replace(s, why, err) < 0)
+        return err_wrap(err, "nothing more is recorded");
+    return STORE_REBUILT;
 }
 
 int
 store_commit(struct store *s, struct vmirs_err **err)
 {
-    if (!s || !s->in_txn)
-        return 0;
-    s->in_txn = false;
-    if (sqlite3_step(s->st[ST_COMMIT]) != SQLITE_DONE) {
-        int rc = db_error(s, err, "commit to");
+    cleanup_free char *msg = NULL;
+    size_t n;
+    int rc;
 
-        sqlite3_reset(s->st[ST_COMMIT]);
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
+    if (!s || (!s->nops && !s->corrupt))
+        return 0;
+    n = s->nops;
+    if (s->corrupt || !s->db) {
+        /* What was written since is dropped: the caller records all it
+         * knows again once the new file is there. */
+        ops_clear(s);
+        return s->db ? store_rebuild(s, err) : 0;
     }
-    sqlite3_reset(s->st[ST_COMMIT]);
-    s->commits++;
-    return 0;
+    rc = store_apply(s, &msg);
+    if (rc == SQLITE_OK) {
+        if (s->busy_since_ms)
+            log_info("database `%s` is writable again: %zu writes that waited %lld ms committed",
+                     s->path, n, (long long) (mono_ms() - s->busy_since_ms));
+        s->busy_since_ms = 0;
+        s->retry_ms = 0;
+        ops_clear(s);
+        s->commits++;
+        return 0;
+    }
+    if (rc_busy(rc)) {
+        if (!s->busy_since_ms) {
+            s->busy_since_ms = mono_ms();
+            s->retry_ms = STORE_RETRY_MIN_MS;
+            log_warn("database `%s` is locked by another process: writes wait, supervision goes "
+                     "on",
+                     s->path);
+        } else if ((s->retry_ms *= 2) > STORE_RETRY_MAX_MS) {
+            s->retry_ms = STORE_RETRY_MAX_MS;
+        }
+        return STORE_BUSY;
+    }
+    /* Anything else (a full disk, an I/O error) drops the writes: they
+     * would only pile up, and the database is status and history, rebuilt
+     * from the domains, not the truth. */
+    ops_clear(s);
+    s->busy_since_ms = 0;
+    s->retry_ms = 0;
+    if (rc_corrupt(rc)) {
+        free(s->corrupt_why);
+        s->corrupt_why = xasprintf("commit to database `%s`: %s", s->path, msg);
+        s->corrupt = true;
+        return store_rebuild(s, err);
+    }
+    return err_set(err, 0, "commit %zu writes to `%s`: %s", n, s->path, msg);
+}
+
+uint64_t
+store_retry_ms(const struct store *s)
+{
+    return s->retry_ms ? s->retry_ms : STORE_RETRY_MIN_MS;
+}
+
+size_t
+store_pending(const struct store *s)
+{
+    return s->nops;
 }
 
 void
 store_close(struct store *s)
 {
     struct vmirs_err *err = NULL;
+    int rc;
 
     if (!s)
         return;
-    if (store_commit(s, &err) < 0) {
+    /* The loop is done: the last writes may wait a while for a lock. */
+    if (s->nops)
+        sqlite3_busy_timeout(s->db, STORE_CLOSE_WAIT_MS);
+    rc = store_commit(s, &err);
+    if (rc < 0) {
         log_warn("%s", err->msg);
         err_free(&err);
+    } else if (rc == STORE_BUSY) {
+        log_error("database `%s` is still locked by another process: %zu writes are not recorded",
+                  s->path, s->nops);
     }
+    ops_clear(s);
+    free(s->ops);
     if (!s->readonly)
         log_debug("%s: %llu transactions committed", s->path, (unsigned long long) s->commits);
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(s->st[i]);
-    sqlite3_close(s->ckpt_db);
-    sqlite3_close(s->db);
+    store_disconnect(s);
+    free(s->corrupt_why);
     free(s->path);
     free(s);
 }
@@ -401,33 +768,29 @@ store_close(struct store *s)
 void
 store_put_rs(struct store *s, const struct store_rs *rs, int64_t now_ms)
 {
-    sqlite3_stmt *st = stmt(s, ST_RS_UPSERT);
+    struct op *op = op_add(s, ST_RS_UPSERT);
 
-    bind_text(st, 1, rs->uid);
-    bind_text(st, 2, rs->namespace);
-    bind_text(st, 3, rs->name);
-    bind_text(st, 4, rs->api_version);
-    bind_text(st, 5, rs->file);
-    bind_text(st, 6, rs->labels_json ? rs->labels_json : "{}");
-    bind_text(st, 7, rs->annotations_json ? rs->annotations_json : "{}");
-    bind_text(st, 8, rs->spec_json ? rs->spec_json : "{}");
-    bind_text(st, 9, rs->label_selector ? rs->label_selector : "");
-    sqlite3_bind_int64(st, 10, rs->desired);
-    sqlite3_bind_int64(st, 11, rs->replicas);
-    sqlite3_bind_int64(st, 12, rs->ready_replicas);
-    sqlite3_bind_int64(st, 13, now_ms);
-    bind_text(st, 14, rs->template_hash ? rs->template_hash : "");
-    step_done(s, st);
+    op_text(op, 1, rs->uid);
+    op_text(op, 2, rs->namespace);
+    op_text(op, 3, rs->name);
+    op_text(op, 4, rs->api_version);
+    op_text(op, 5, rs->file);
+    op_text(op, 6, rs->labels_json ? rs->labels_json : "{}");
+    op_text(op, 7, rs->annotations_json ? rs->annotations_json : "{}");
+    op_text(op, 8, rs->spec_json ? rs->spec_json : "{}");
+    op_text(op, 9, rs->label_selector ? rs->label_selector : "");
+    op_int(op, 10, rs->desired);
+    op_int(op, 11, rs->replicas);
+    op_int(op, 12, rs->ready_replicas);
+    op_int(op, 13, now_ms);
+    op_text(op, 14, rs->template_hash ? rs->template_hash : "");
 }
 
-/* A statement whose one parameter is key, run to its end. */
+/* A statement whose one parameter is key. */
 static void
 run_keyed(struct store *s, enum stmt_id id, const char *key)
 {
-    sqlite3_stmt *st = stmt(s, id);
-
-    bind_text(st, 1, key);
-    step_done(s, st);
+    op_text(op_add(s, id), 1, key);
 }
 
 void
@@ -441,68 +804,56 @@ void
 store_set_condition(struct store *s, const char *rs_uid, const char *type, bool status,
                     const char *reason, const char *message, int64_t now_ms)
 {
-    sqlite3_stmt *st;
+    struct op *op;
 
     if (!status) {
-        st = stmt(s, ST_COND_DELETE);
-        bind_text(st, 1, rs_uid);
-        bind_text(st, 2, type);
-        step_done(s, st);
+        op = op_add(s, ST_COND_DELETE);
+        op_text(op, 1, rs_uid);
+        op_text(op, 2, type);
         return;
     }
-    st = stmt(s, ST_COND_UPSERT);
-    bind_text(st, 1, rs_uid);
-    bind_text(st, 2, type);
-    bind_text(st, 3, reason ? reason : "");
-    bind_text(st, 4, message ? message : "");
-    sqlite3_bind_int64(st, 5, now_ms);
-    step_done(s, st);
+    op = op_add(s, ST_COND_UPSERT);
+    op_text(op, 1, rs_uid);
+    op_text(op, 2, type);
+    op_text(op, 3, reason ? reason : "");
+    op_text(op, 4, message ? message : "");
+    op_int(op, 5, now_ms);
 }
 
 void
 store_put_replica(struct store *s, const struct store_replica *r, int64_t now_ms)
 {
-    sqlite3_stmt *st = stmt(s, ST_REP_GET);
-    bool changed = true;
+    struct op *op = op_add(s, ST_TRANS_INSERT);
 
-    bind_text(st, 1, r->domain);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        changed = !streq0((const char *) sqlite3_column_text(st, 0), r->phase) ||
-                  (sqlite3_column_int(st, 1) != 0) != r->ready;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    op_text(op, 1, r->domain);
+    op_text(op, 2, r->phase);
+    op_int(op, 3, r->ready);
+    op_int(op, 4, now_ms);
 
-    st = stmt(s, ST_REP_UPSERT);
-    bind_text(st, 1, r->domain);
-    bind_text(st, 2, r->namespace);
-    bind_text(st, 3, r->vmi_name);
-    bind_text(st, 4, r->vmi_uid ? r->vmi_uid : "");
-    bind_text(st, 5, r->rs_uid);
-    bind_text(st, 6, r->labels_json ? r->labels_json : "{}");
-    bind_text(st, 7, r->template_hash ? r->template_hash : "");
-    bind_text(st, 8, r->phase);
-    sqlite3_bind_int(st, 9, r->ready);
-    sqlite3_bind_int64(st, 10, r->created_ms);
-    sqlite3_bind_int64(st, 11, now_ms);
-    bind_text(st, 12, r->ports ? r->ports : "");
-    step_done(s, st);
-    if (!changed)
-        return;
-    st = stmt(s, ST_TRANS_INSERT);
-    bind_text(st, 1, r->domain);
-    bind_text(st, 2, r->phase);
-    sqlite3_bind_int(st, 3, r->ready);
-    sqlite3_bind_int64(st, 4, now_ms);
-    step_done(s, st);
+    op = op_add(s, ST_REP_UPSERT);
+    op_text(op, 1, r->domain);
+    op_text(op, 2, r->namespace);
+    op_text(op, 3, r->vmi_name);
+    op_text(op, 4, r->vmi_uid ? r->vmi_uid : "");
+    op_text(op, 5, r->rs_uid);
+    op_text(op, 6, r->labels_json ? r->labels_json : "{}");
+    op_text(op, 7, r->template_hash ? r->template_hash : "");
+    op_text(op, 8, r->phase);
+    op_int(op, 9, r->ready);
+    op_int(op, 10, r->created_ms);
+    op_int(op, 11, now_ms);
+    op_text(op, 12, r->ports ? r->ports : "");
 }
 
 int
 store_replica_ready(struct store *s, const char *domain)
 {
-    sqlite3_stmt *st = stmt(s, ST_REP_GET);
+    sqlite3_stmt *st = s->st[ST_REP_GET];
     int ready = -1;
 
-    bind_text(st, 1, domain);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
         ready = sqlite3_column_int(st, 1) != 0;
     sqlite3_reset(st);
@@ -520,37 +871,37 @@ store_delete_replica(struct store *s, const char *domain)
 void
 store_event(struct store *s, const struct store_event *e, int64_t now_ms)
 {
-    sqlite3_stmt *st = stmt(s, ST_EVENT_UPSERT);
+    struct op *op = op_add(s, ST_EVENT_UPSERT);
 
-    bind_text(st, 1, e->namespace);
-    bind_text(st, 2, e->kind);
-    bind_text(st, 3, e->name);
-    bind_text(st, 4, e->uid ? e->uid : "");
-    bind_text(st, 5, e->type);
-    bind_text(st, 6, e->reason);
-    bind_text(st, 7, e->message);
-    bind_text(st, 8, e->source);
-    sqlite3_bind_int64(st, 9, now_ms);
-    step_done(s, st);
+    op_text(op, 1, e->namespace);
+    op_text(op, 2, e->kind);
+    op_text(op, 3, e->name);
+    op_text(op, 4, e->uid ? e->uid : "");
+    op_text(op, 5, e->type);
+    op_text(op, 6, e->reason);
+    op_text(op, 7, e->message);
+    op_text(op, 8, e->source);
+    op_int(op, 9, now_ms);
 }
 
 void
 store_put_image(struct store *s, const char *digest, const char *ref, const char *path,
                 uint64_t size, int64_t now_ms)
 {
-    sqlite3_stmt *st = stmt(s, ST_IMAGE_UPSERT);
+    struct op *op = op_add(s, ST_IMAGE_UPSERT);
 
-    bind_text(st, 1, digest);
-    bind_text(st, 2, ref ? ref : "");
-    bind_text(st, 3, path ? path : "");
-    sqlite3_bind_int64(st, 4, (sqlite3_int64) size);
-    sqlite3_bind_int64(st, 5, now_ms);
-    step_done(s, st);
+    op_text(op, 1, digest);
+    op_text(op, 2, ref ? ref : "");
+    op_text(op, 3, path ? path : "");
+    op_int(op, 4, (int64_t) size);
+    op_int(op, 5, now_ms);
 }
 
 int
 store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err)
 {
+    if (!s->db)
+        return err_set(err, 0, "query `%s`: no database", s->path);
     if (sqlite3_prepare_v2(s->db, sql, -1, out, NULL) != SQLITE_OK)
         return db_error(s, err, "query");
     return 0;

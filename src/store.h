@@ -1,9 +1,12 @@
 /* SQLite state (SPEC section 7): replica sets with their status and
  * conditions, replicas with their phase, readiness and transitions, and
  * events folded as kubectl shows them. The daemon writes on the loop
- * thread: a transaction opens at the first write and store_commit ends
- * it, once per reconcile pass. vmirsctl opens the file read-only and
- * queries it with store_prepare. Times are wall-clock milliseconds. */
+ * thread and never waits for a lock there: writes are kept in memory and
+ * store_commit applies them in one transaction, about once per reconcile
+ * pass; while another process holds the lock they wait for a later
+ * commit. Reads see committed rows only. vmirsctl opens the file
+ * read-only and queries it with store_prepare. Times are wall-clock
+ * milliseconds. */
 #ifndef VMIRS_STORE_H
 #define VMIRS_STORE_H
 
@@ -19,13 +22,34 @@ struct store;
 /* The schema version this build writes; older files are migrated. */
 #define STORE_SCHEMA_VERSION 2
 
-/* Open (creating and migrating when writable) the database at path. */
+/* Open (creating and migrating when writable) the database at path. A
+ * writable one that is not a database or is corrupt is moved aside as
+ * path.corrupt-<UTC time> (with its -wal and -shm), logged, and a new one
+ * created in its place. */
 int store_open(const char *path, bool readonly, struct store **out, struct vmirs_err **err);
 
-/* Commit the open transaction, if any. */
-int store_commit(struct store *s, struct vmirs_err **err);
+/* store_commit's answer when another connection holds the write lock. */
+#define STORE_BUSY 1
+/* store_commit's answer when it found the file corrupt and replaced it
+ * (moved aside, logged): record again everything known. */
+#define STORE_REBUILT 2
+/* The back-off between commits refused as busy, doubling. */
+#define STORE_RETRY_MIN_MS 50
+#define STORE_RETRY_MAX_MS 1000
+/* How long store_close waits for a lock, the loop being done. */
+#define STORE_CLOSE_WAIT_MS 5000
 
-/* Commit and close; harmless on NULL. */
+/* Commit the writes kept since the last commit, if any: 0, or STORE_BUSY
+ * (they are kept: call again after store_retry_ms), STORE_REBUILT (they
+ * are lost with the corrupt file), or -1 (they are lost: a full disk).
+ * The first refusal and the commit that ends a wait are logged. */
+int store_commit(struct store *s, struct vmirs_err **err);
+uint64_t store_retry_ms(const struct store *s);
+/* The number of writes kept for the next commit. */
+size_t store_pending(const struct store *s);
+
+/* Commit (waiting up to STORE_CLOSE_WAIT_MS for a lock) and close;
+ * harmless on NULL. */
 void store_close(struct store *s);
 
 /* A replica set as the daemon sees it in the spool. */

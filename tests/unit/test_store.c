@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -347,6 +348,416 @@ test_refused(void **state)
     free(newer);
 }
 
+/* ---- stderr, for the log lines ---- */
+
+/* The lines of text that contain s. */
+static int
+count_lines(const char *text, const char *s)
+{
+    int n = 0;
+
+    for (const char *line = text; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t) (nl - line) : strlen(line);
+        char *one = strndup(line, len);
+
+        n += strstr(one, s) != NULL;
+        free(one);
+        line += len + (nl != NULL);
+    }
+    return n;
+}
+
+struct capture {
+    char *dir, *path;
+    int saved;
+};
+
+static void
+capture_start(struct capture *cap)
+{
+    int fd;
+
+    cap->dir = tmpdir_make();
+    cap->path = xasprintf("%s/err", cap->dir);
+    fd = open(cap->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    cap->saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+/* What was logged since capture_start (malloc'd). */
+static char *
+capture_end(struct capture *cap)
+{
+    char *data = NULL;
+
+    fflush(stderr);
+    dup2(cap->saved, STDERR_FILENO);
+    close(cap->saved);
+    assert_int_equal(read_file(cap->path, &data, NULL), 0);
+    free(cap->path);
+    tmpdir_remove(cap->dir);
+    return data;
+}
+
+static int64_t
+test_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another process holds the write lock: store_commit returns at once,
+ * keeps every write and backs off 50 ms doubling to 1 s; once the lock is
+ * gone the writes land in one transaction, meaning what they meant (the
+ * replica's transitions are those of the calls, not of stale reads). The
+ * wait is logged once when it starts and once when it ends. */
+static void
+test_busy_keeps_writes(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    struct store_replica r = {
+        .domain = "default_webabcde",
+        .namespace = "default",
+        .vmi_name = "webabcde",
+        .rs_uid = "u-web",
+        .phase = "Pending",
+        .created_ms = T0,
+    };
+    const uint64_t backoff[] = {50, 100, 200, 400, 800, 1000, 1000};
+    sqlite3 *other;
+    char *log, *want;
+    int64_t t;
+
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    capture_start(&cap);
+    store_put_replica(f->s, &r, T0);
+    r.phase = "Running";
+    store_put_replica(f->s, &r, T0 + 1000);
+    t = test_mono_ms();
+    for (size_t i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++) {
+        assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+        assert_int_equal(store_retry_ms(f->s), backoff[i]);
+        /* Writes made while waiting join the kept ones, in order. */
+        store_put_replica(f->s, &r, T0 + 1500);
+    }
+    /* Seven refusals took no time: nothing waited for the lock. */
+    assert_true(test_mono_ms() - t < 100);
+    r.ready = true;
+    store_put_replica(f->s, &r, T0 + 4000);
+    assert_int_equal(store_pending(f->s), 2 * 10);
+    assert_query(f->path, "SELECT count(*) FROM replicas", "0");
+    assert_int_equal(store_replica_ready(f->s, r.domain), -1);
+
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    log = capture_end(&cap);
+    assert_int_equal(store_pending(f->s), 0);
+    assert_int_equal(store_commits(f->s), 2);
+    assert_query(f->path, "SELECT phase, ready, phase_ms, ready_ms FROM replicas",
+                 "Running|1|1700000001000|1700000004000");
+    assert_query(f->path, "SELECT group_concat(phase || ready, ',') FROM transitions",
+                 "Pending0,Running0,Running1");
+    assert_int_equal(store_replica_ready(f->s, r.domain), 1);
+    want = xasprintf("WARNING store: database `%s` is locked by another process: writes wait, "
+                     "supervision goes on\n"
+                     "INFO store: database `%s` is writable again: 20 writes that waited ",
+                     f->path, f->path);
+    if (strncmp(log, want, strlen(want)) != 0 || strchr(log + strlen(want), '\n')[1] != '\0')
+        fail_msg("log:\n%s\nwant:\n%s... ms committed", log, want);
+    free(want);
+    free(log);
+}
+
+/* A lock taken by a reader does not stop the writer (WAL), and a commit
+ * after a wait starts from the minimum back-off again. */
+static void
+test_busy_backoff_resets(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    sqlite3 *other;
+    char *log;
+
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(other, "BEGIN; SELECT count(*) FROM replica_sets", NULL, NULL, NULL),
+        SQLITE_OK);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(sqlite3_exec(other, "COMMIT; BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    capture_start(&cap);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+    assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+    assert_int_equal(store_retry_ms(f->s), 100);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(store_retry_ms(f->s), STORE_RETRY_MIN_MS);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
+    assert_int_equal(store_retry_ms(f->s), 50);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    log = capture_end(&cap);
+    /* Two waits, each logged at its start and its end. */
+    assert_int_equal(count_lines(log, "is locked by another process"), 2);
+    assert_int_equal(count_lines(log, "is writable again: 1 writes"), 2);
+    free(log);
+}
+
+/* The names a directory holds, sorted and joined with ' ' (malloc'd). */
+static char *
+dir_names(const char *dir)
+{
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    char *out = xstrdup("");
+
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++) {
+        if (ents[i]->d_name[0] != '.') {
+            char *next = xasprintf("%s%s%s", out, *out ? " " : "", ents[i]->d_name);
+
+            free(out);
+            out = next;
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    return out;
+}
+
+/* The aside name of f->path made in the last few seconds: vmirsd.db.corrupt-
+ * followed by a UTC time such as 20261202T123456Z (malloc'd), or NULL. */
+static char *
+aside_name(const struct fixture *f, const char *names)
+{
+    const char *p = strstr(names, "vmirsd.db.corrupt-");
+    struct tm tm = {0};
+    const char *end;
+    time_t t;
+
+    if (!p)
+        return NULL;
+    end = strptime(p + strlen("vmirsd.db.corrupt-"), "%Y%m%dT%H%M%SZ", &tm);
+    assert_non_null(end);
+    assert_true(*end == '\0' || *end == ' ' || *end == '-');
+    t = timegm(&tm);
+    assert_true(t <= time(NULL) && t >= time(NULL) - 60);
+    return strndup(p, (size_t) (end - p));
+}
+
+/* A vmirsd.db that is not a database is moved aside with its WAL and
+ * SHM, the move is logged as an error naming the new file, and a new,
+ * empty database takes its place. */
+static void
+test_corrupt_moved_aside(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    char *names, *aside, *log, *want, *data = NULL, *p;
+
+    store_close(f->s);
+    f->s = NULL;
+    for (const char *side = "-wal"; side; side = strcmp(side, "-wal") == 0 ? "-shm" : NULL) {
+        p = xasprintf("%s%s", f->path, side);
+        free(write_tmpfile(f->dir, strrchr(p, '/') + 1, "garbage side file"));
+        free(p);
+    }
+    free(write_tmpfile(f->dir, "vmirsd.db",
+                       "This is not a database, but it is long enough that SQLite reads its "
+                       "header and says so: 0123456789abcdefghijklmnopqrstuvwxyz"));
+    capture_start(&cap);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    log = capture_end(&cap);
+
+    names = dir_names(f->dir);
+    aside = aside_name(f, names);
+    assert_non_null(aside);
+    /* SQLite removes the old WAL and SHM itself when the failed
+     * connection closes (an unreadable WAL holds nothing); whichever are
+     * left go with the database. */
+    want = xasprintf("vmirsd.db vmirsd.db-shm vmirsd.db-wal %s", aside);
+    assert_string_equal(names, want);
+    free(want);
+    want = xasprintf("ERROR store: set up database `%s`: file is not a database: moved to "
+                     "`%s/%s`; a new database is rebuilt from the domains\n"
+                     "INFO store: database %s migrated to schema version 1\n"
+                     "INFO store: database %s migrated to schema version 2\n",
+                     f->path, f->dir, aside, f->path, f->path);
+    assert_string_equal(log, want);
+    free(want);
+    /* The old bytes are in the aside file, untouched. */
+    p = xasprintf("%s/%s", f->dir, aside);
+    assert_int_equal(read_file(p, &data, NULL), 0);
+    assert_non_null(strstr(data, "This is not a database"));
+    free(data);
+    free(p);
+    /* The new file works. */
+    assert_query(f->path, "PRAGMA user_version", "2");
+    assert_query(f->path, "SELECT count(*) FROM replica_sets", "0");
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT name FROM replica_sets", "web");
+    free(names);
+    free(aside);
+    free(log);
+}
+
+/* A database whose header is intact but whose pages are damaged fails
+ * quick_check at open: moved aside too. */
+static void
+test_corrupt_pages_moved_aside(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    char page[4096];
+    char *names, *aside, *log;
+    int fd;
+
+    for (int i = 0; i < 200; i++) {
+        char uid[16], name[16];
+        struct store_rs rs = web;
+
+        snprintf(uid, sizeof(uid), "u-%d", i);
+        snprintf(name, sizeof(name), "web%d", i);
+        rs.uid = uid;
+        rs.name = name;
+        store_put_rs(f->s, &rs, T0);
+    }
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(store_checkpoint(f->s, &err), 0);
+    store_close(f->s);
+    f->s = NULL;
+    /* Page 3 onward: tables and indexes, past the header and schema. */
+    memset(page, 0x5a, sizeof(page));
+    fd = open(f->path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, page, sizeof(page), 2 * 4096), (ssize_t) sizeof(page));
+    assert_int_equal(pwrite(fd, page, sizeof(page), 4 * 4096), (ssize_t) sizeof(page));
+    close(fd);
+    capture_start(&cap);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    log = capture_end(&cap);
+    names = dir_names(f->dir);
+    aside = aside_name(f, names);
+    assert_non_null(aside);
+    if (count_lines(log, "ERROR store: check database") != 1 || !strstr(log, aside))
+        fail_msg("log: %s", log);
+    assert_query(f->path, "SELECT count(*) FROM replica_sets", "0");
+    free(names);
+    free(aside);
+    free(log);
+}
+
+/* A commit that finds the file corrupt while vmirsd runs replaces it as
+ * the open does: the old file moved aside, logged, a new one in place,
+ * and STORE_REBUILT tells the caller to record what it knows again. */
+static void
+test_corrupt_at_runtime(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct capture cap;
+    char page[4096];
+    char *names, *aside, *log, *want, *root;
+    sqlite3 *other;
+    int fd;
+
+    for (int i = 0; i < 200; i++) {
+        char uid[16], name[16];
+        struct store_rs rs = web;
+
+        snprintf(uid, sizeof(uid), "u-%d", i);
+        snprintf(name, sizeof(name), "web%d", i);
+        rs.uid = uid;
+        rs.name = name;
+        store_put_rs(f->s, &rs, T0);
+    }
+    assert_int_equal(store_commit(f->s, &err), 0);
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+    /* Damage the table's root page under the running writer, then have
+     * another connection write, so that the writer's cache is stale and
+     * its next write reads the page from the file. */
+    root = query(f->path, "SELECT rootpage FROM sqlite_master WHERE name = 'replica_sets'");
+    memset(page, 0x5a, sizeof(page));
+    fd = open(f->path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, page, sizeof(page), (off_t) (atoi(root) - 1) * 4096),
+                     (ssize_t) sizeof(page));
+    close(fd);
+    free(root);
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "INSERT INTO images VALUES ('sha256:ab', 'r', '/p', 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(other);
+
+    capture_start(&cap);
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), STORE_REBUILT);
+    log = capture_end(&cap);
+    names = dir_names(f->dir);
+    aside = aside_name(f, names);
+    assert_non_null(aside);
+    want = xasprintf("ERROR store: commit to database `%s`: database disk image is malformed: "
+                     "moved to `%s/%s`; a new database is rebuilt from the domains\n"
+                     "INFO store: database %s migrated to schema version 1\n"
+                     "INFO store: database %s migrated to schema version 2\n",
+                     f->path, f->dir, aside, f->path, f->path);
+    assert_string_equal(log, want);
+    free(want);
+    /* The new file is empty and takes the writes made again. */
+    assert_query(f->path, "SELECT count(*) FROM replica_sets", "0");
+    store_put_rs(f->s, &web, T0);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_query(f->path, "SELECT name FROM replica_sets", "web");
+    free(names);
+    free(aside);
+    free(log);
+}
+
+/* vmirsctl's read-only open of a broken file fails and moves nothing. */
+static void
+test_corrupt_reader_moves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct vmirs_err *err = NULL;
+    struct store *r = NULL;
+    char *names;
+
+    store_close(f->s);
+    f->s = NULL;
+    free(write_tmpfile(f->dir, "vmirsd.db",
+                       "This is not a database, but it is long enough that SQLite reads its "
+                       "header and says so: 0123456789abcdefghijklmnopqrstuvwxyz"));
+    assert_int_equal(store_open(f->path, true, &r, &err), -1);
+    assert_non_null(strstr(err->msg, "file is not a database"));
+    err_free(&err);
+    names = dir_names(f->dir);
+    assert_string_equal(names, "vmirsd.db");
+    free(names);
+}
+
 int
 main(void)
 {
@@ -361,6 +772,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_keeps_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_backoff_resets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_pages_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_at_runtime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_reader_moves_nothing, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
