@@ -7,9 +7,12 @@
  *   replacement - a replica destroyed from another connection until its
  *                 replacement starts, versus a program that creates a
  *                 domain on the STOPPED event;
- *   idle        - CPU time and RSS of vmirsd holding 200 replicas.
- *                 Its floor is idle_floor: a bare libvirt client holding
- *                 as many connections and listing the same domains.
+ *   idle        - CPU time and RSS of vmirsd holding 200 replicas:
+ *                 CPU <= 0.5 % of a core, RSS <= 1.3 x its floor,
+ *                 idle_floor: a bare libvirt client holding as many
+ *                 connections and listing the same domains (issue 10:
+ *                 the earlier 20 MiB bound was below what libvirt's
+ *                 client alone takes).
  * Usage: bench_controller VMIRSD IDLE_FLOOR [idle-seconds] */
 #include "config.h"
 
@@ -26,7 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define URI "test+unix:///default"
+/* $BENCH_URI (make bench: a private libvirtd), else the shared mock. */
+#define URI (getenv("BENCH_URI") && *getenv("BENCH_URI") ? getenv("BENCH_URI") : "test+unix:///default")
 #define N 200
 #define TRIALS 200
 
@@ -350,10 +354,10 @@ main(int argc, char **argv)
             fails++;
         printf("idle:        %d s with 200 replicas: CPU %.3f s = %.3f %% of a core (target <= 0.5 "
                "%%); RSS floor %.1f MiB (libvirt client, %u connections, same domains), "
-               "vmirsd %.1f MiB, ratio %.2f (target <= 20 MiB): %s\n",
+               "vmirsd %.1f MiB, ratio %.2f (target <= 1.3 x floor = %.1f MiB): %s\n",
                idle_s, c1 - c0, (c1 - c0) / idle_s * 100, floor_rss / 1024.0, NCONN, rss / 1024.0,
-               (double) rss / (double) floor_rss,
-               (c1 - c0) / idle_s <= 0.005 && rss <= 20 * 1024 ? "met" : "MISSED");
+               (double) rss / (double) floor_rss, 1.3 * floor_rss / 1024.0,
+               (c1 - c0) / idle_s <= 0.005 && rss <= 1.3 * floor_rss ? "met" : "MISSED");
     }
 
     /* ---- replacement ---- */
