@@ -16,6 +16,7 @@
  * Usage: bench_controller VMIRSD IDLE_FLOOR [idle-seconds] */
 #include "config.h"
 
+#include <errno.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <pthread.h>
@@ -24,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,14 +179,41 @@ write_manifest(const char *name, int replicas)
     rename(tmp, path);
 }
 
+/* Ready when it says READY=1 on the notify socket (sdnotify.c: after its
+ * first full reconcile pass): without -v the daemon logs nothing at that
+ * point, and -v would add the loop-lag monitor to the idle figures. */
+static int notify_fd = -1;
+static pthread_t drain;
+
+static void *
+drain_notify(void *arg)
+{
+    char buf[512];
+
+    while (recv(notify_fd, buf, sizeof(buf), 0) >= 0 || errno == EINTR)
+        ;
+    return NULL;
+}
+
 static void
 start_daemon(const char *vmirsd)
 {
     char conf[512], log[512];
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct timeval tv = {.tv_sec = 15};
+    char buf[512];
+    int fd;
     FILE *f;
 
     snprintf(conf, sizeof(conf), "%s/vmirsd.conf", dir);
     snprintf(log, sizeof(log), "%s/vmirsd.log", dir);
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/notify", dir);
+    fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+        perror("notify socket");
+        exit(1);
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     f = fopen(conf, "w");
     fprintf(f, "spool_dir = %s/spool\nstate_dir = %s/state\nlibvirt_uri = %s\ndomain_type = test\n",
             dir, dir, URI);
@@ -190,29 +221,27 @@ start_daemon(const char *vmirsd)
     daemon_pid = fork();
     if (daemon_pid == 0) {
         freopen(log, "w", stderr);
+        setenv("NOTIFY_SOCKET", a.sun_path, 1);
         execl(vmirsd, vmirsd, "-c", conf, (char *) NULL);
         _exit(127);
     }
-    /* Ready when it has listed the domains: its log says so. */
-    for (int i = 0; i < 200; i++) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *l = fopen(log, "r");
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
 
-        if (l) {
-            getdelim(&text, &len, 0, l);
-            fclose(l);
+        if (n < 0) {
+            fprintf(stderr, "vmirsd did not start (no READY=1 within 15 s)\n");
+            exit(1);
         }
-        if (text && strstr(text, "resynchronising")) {
-            free(text);
-            usleep(200 * 1000);
-            return;
-        }
-        free(text);
-        usleep(50 * 1000);
+        buf[n] = '\0';
+        if (strstr(buf, "READY=1"))
+            break;
     }
-    fprintf(stderr, "vmirsd did not start\n");
-    exit(1);
+    /* Later notifications (STATUS=) are drained and dropped. */
+    tv.tv_sec = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    notify_fd = fd;
+    pthread_create(&drain, NULL, drain_notify, NULL);
+    pthread_detach(drain);
 }
 
 static void
