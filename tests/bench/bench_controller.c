@@ -229,7 +229,9 @@ start_daemon(const char *vmirsd)
         ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
 
         if (n < 0) {
-            fprintf(stderr, "vmirsd did not start (no READY=1 within 15 s)\n");
+            fprintf(stderr, "vmirsd did not start (no READY=1 within 15 s); log in %s\n", log);
+            kill(daemon_pid, SIGKILL);
+            waitpid(daemon_pid, NULL, 0);
             exit(1);
         }
         buf[n] = '\0';
