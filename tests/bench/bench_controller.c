@@ -7,12 +7,16 @@
  *   replacement - a replica destroyed from another connection until its
  *                 replacement starts, versus a program that creates a
  *                 domain on the STOPPED event;
- *   idle        - CPU time and RSS of vmirsd holding 200 replicas.
- *                 Its floor is idle_floor: a bare libvirt client holding
- *                 as many connections and listing the same domains.
+ *   idle        - CPU time and RSS of vmirsd holding 200 replicas:
+ *                 CPU <= 0.5 % of a core, RSS <= 1.3 x its floor,
+ *                 idle_floor: a bare libvirt client holding as many
+ *                 connections and listing the same domains (issue 10:
+ *                 the earlier 20 MiB bound was below what libvirt's
+ *                 client alone takes).
  * Usage: bench_controller VMIRSD IDLE_FLOOR [idle-seconds] */
 #include "config.h"
 
+#include <errno.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <pthread.h>
@@ -21,12 +25,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define URI "test+unix:///default"
+/* $BENCH_URI (make bench: a private libvirtd), else the shared mock. */
+#define URI (getenv("BENCH_URI") && *getenv("BENCH_URI") ? getenv("BENCH_URI") : "test+unix:///default")
 #define N 200
 #define TRIALS 200
 
@@ -171,14 +179,41 @@ write_manifest(const char *name, int replicas)
     rename(tmp, path);
 }
 
+/* Ready when it says READY=1 on the notify socket (sdnotify.c: after its
+ * first full reconcile pass): without -v the daemon logs nothing at that
+ * point, and -v would add the loop-lag monitor to the idle figures. */
+static int notify_fd = -1;
+static pthread_t drain;
+
+static void *
+drain_notify(void *arg)
+{
+    char buf[512];
+
+    while (recv(notify_fd, buf, sizeof(buf), 0) >= 0 || errno == EINTR)
+        ;
+    return NULL;
+}
+
 static void
 start_daemon(const char *vmirsd)
 {
     char conf[512], log[512];
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct timeval tv = {.tv_sec = 15};
+    char buf[512];
+    int fd;
     FILE *f;
 
     snprintf(conf, sizeof(conf), "%s/vmirsd.conf", dir);
     snprintf(log, sizeof(log), "%s/vmirsd.log", dir);
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/notify", dir);
+    fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+        perror("notify socket");
+        exit(1);
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     f = fopen(conf, "w");
     fprintf(f, "spool_dir = %s/spool\nstate_dir = %s/state\nlibvirt_uri = %s\ndomain_type = test\n",
             dir, dir, URI);
@@ -186,29 +221,29 @@ start_daemon(const char *vmirsd)
     daemon_pid = fork();
     if (daemon_pid == 0) {
         freopen(log, "w", stderr);
+        setenv("NOTIFY_SOCKET", a.sun_path, 1);
         execl(vmirsd, vmirsd, "-c", conf, (char *) NULL);
         _exit(127);
     }
-    /* Ready when it has listed the domains: its log says so. */
-    for (int i = 0; i < 200; i++) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *l = fopen(log, "r");
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
 
-        if (l) {
-            getdelim(&text, &len, 0, l);
-            fclose(l);
+        if (n < 0) {
+            fprintf(stderr, "vmirsd did not start (no READY=1 within 15 s); log in %s\n", log);
+            kill(daemon_pid, SIGKILL);
+            waitpid(daemon_pid, NULL, 0);
+            exit(1);
         }
-        if (text && strstr(text, "resynchronising")) {
-            free(text);
-            usleep(200 * 1000);
-            return;
-        }
-        free(text);
-        usleep(50 * 1000);
+        buf[n] = '\0';
+        if (strstr(buf, "READY=1"))
+            break;
     }
-    fprintf(stderr, "vmirsd did not start\n");
-    exit(1);
+    /* Later notifications (STATUS=) are drained and dropped. */
+    tv.tv_sec = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    notify_fd = fd;
+    pthread_create(&drain, NULL, drain_notify, NULL);
+    pthread_detach(drain);
 }
 
 static void
@@ -350,10 +385,10 @@ main(int argc, char **argv)
             fails++;
         printf("idle:        %d s with 200 replicas: CPU %.3f s = %.3f %% of a core (target <= 0.5 "
                "%%); RSS floor %.1f MiB (libvirt client, %u connections, same domains), "
-               "vmirsd %.1f MiB, ratio %.2f (target <= 20 MiB): %s\n",
+               "vmirsd %.1f MiB, ratio %.2f (target <= 1.3 x floor = %.1f MiB): %s\n",
                idle_s, c1 - c0, (c1 - c0) / idle_s * 100, floor_rss / 1024.0, NCONN, rss / 1024.0,
-               (double) rss / (double) floor_rss,
-               (c1 - c0) / idle_s <= 0.005 && rss <= 20 * 1024 ? "met" : "MISSED");
+               (double) rss / (double) floor_rss, 1.3 * floor_rss / 1024.0,
+               (c1 - c0) / idle_s <= 0.005 && rss <= 1.3 * floor_rss ? "met" : "MISSED");
     }
 
     /* ---- replacement ---- */

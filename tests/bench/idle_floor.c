@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define URI "test+unix:///default"
+/* $BENCH_URI (make bench: a private libvirtd), else the shared mock. */
+#define URI (getenv("BENCH_URI") && *getenv("BENCH_URI") ? getenv("BENCH_URI") : "test+unix:///default")
 #define MAX_CONN 16
 
 static void
