@@ -2182,6 +2182,9 @@ controller_files_settled(struct controller *c)
         c->settle_again = !c->stopping;
         return;
     }
+    /* A rescan that found nothing new: the sets are as they were. */
+    if (c->spool_settled && c->npending == 0)
+        return;
     c->parsing = true;
     c->settle_again = false;
     j = job_new(JOB_PARSE, NULL);

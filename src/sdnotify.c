@@ -12,8 +12,11 @@
 #include "log.h"
 #include "util.h"
 
-/* How often readiness and the status line are looked at. */
+/* How often readiness and the status line are looked at. Until READY=1
+ * is sent, readiness is looked at more often: `systemctl start` waits for
+ * it, and the first full reconcile takes tens of milliseconds. */
 #define SDNOTIFY_POLL_MS 1000
+#define SDNOTIFY_READY_POLL_MS 10
 
 struct sdnotify {
     uv_timer_t poll, watchdog;
@@ -47,6 +50,7 @@ on_poll(uv_timer_t *t)
         snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
         notify(msg);
         n->sent_ready = true;
+        uv_timer_start(&n->poll, on_poll, SDNOTIFY_POLL_MS, SDNOTIFY_POLL_MS);
     } else if (strcmp(status, n->last_status) != 0) {
         snprintf(msg, sizeof(msg), "STATUS=%s", status);
         notify(msg);
@@ -74,7 +78,7 @@ sdnotify_start(uv_loop_t *loop, sdnotify_ready_fn ready, sdnotify_status_fn stat
     n->poll.data = n->watchdog.data = n;
     if (!getenv("NOTIFY_SOCKET"))
         return n; /* not under systemd: nothing to say */
-    uv_timer_start(&n->poll, on_poll, 0, SDNOTIFY_POLL_MS);
+    uv_timer_start(&n->poll, on_poll, 0, SDNOTIFY_READY_POLL_MS);
     /* sd_watchdog_enabled checks WATCHDOG_PID against our pid. */
     if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {
         log_info("systemd watchdog every %llu ms", (unsigned long long) (usec / 2000));
