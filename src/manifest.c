@@ -3,6 +3,7 @@
 #include "manifest.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,4 +256,84 @@ manifest_file_free(struct manifest_file *f)
     free(f->path);
     diag_list_clear(&f->diags);
     memset(f, 0, sizeof(*f));
+}
+
+/* ---- object index ---- */
+
+/* FNV-1a over kind, namespace and name, each followed by a separator no
+ * name holds (a NUL), so that "a" + "bc" and "ab" + "c" differ. */
+static uint64_t
+kobj_hash(enum kobj_kind kind, const char *ns, const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const char *parts[] = {ns ? ns : "", name};
+
+    h = (h ^ (uint64_t) kind) * 0x100000001b3ull;
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+        for (const unsigned char *p = (const unsigned char *) parts[i]; *p; p++)
+            h = (h ^ *p) * 0x100000001b3ull;
+        h = (h ^ 0xff) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static size_t
+kobj_index_probe(const struct kobj_index *ix, enum kobj_kind kind, const char *ns, const char *name)
+{
+    size_t mask = ix->cap - 1, i = (size_t) kobj_hash(kind, ns, name) & mask;
+
+    for (;; i = (i + 1) & mask) {
+        const struct kobj *o = ix->slots[i].obj;
+
+        if (!o || (o->kind == kind && streq0(o->namespace, ns) && strcmp(o->name, name) == 0))
+            return i;
+    }
+}
+
+const struct kobj_slot *
+kobj_index_find(const struct kobj_index *ix, enum kobj_kind kind, const char *ns, const char *name)
+{
+    size_t i;
+
+    if (!name || !ix->n)
+        return NULL;
+    i = kobj_index_probe(ix, kind, ns, name);
+    return ix->slots[i].obj ? &ix->slots[i] : NULL;
+}
+
+const struct kobj_slot *
+kobj_index_add(struct kobj_index *ix, const struct kobj *o, size_t value)
+{
+    size_t i;
+
+    if (!o->name)
+        return NULL;
+    /* Keep the load under one half: probes stay short. */
+    if (2 * (ix->n + 1) > ix->cap) {
+        struct kobj_index bigger = {xcalloc(ix->cap ? 2 * ix->cap : 64, sizeof(struct kobj_slot)),
+                                    ix->cap ? 2 * ix->cap : 64, ix->n};
+
+        for (size_t j = 0; j < ix->cap; j++) {
+            const struct kobj *e = ix->slots[j].obj;
+
+            if (e)
+                bigger.slots[kobj_index_probe(&bigger, e->kind, e->namespace, e->name)] =
+                    ix->slots[j];
+        }
+        free(ix->slots);
+        *ix = bigger;
+    }
+    i = kobj_index_probe(ix, o->kind, o->namespace, o->name);
+    if (ix->slots[i].obj)
+        return &ix->slots[i];
+    ix->slots[i] = (struct kobj_slot){o, value};
+    ix->n++;
+    return NULL;
+}
+
+void
+kobj_index_clear(struct kobj_index *ix)
+{
+    free(ix->slots);
+    memset(ix, 0, sizeof(*ix));
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef TOP_SRCDIR
@@ -62,6 +63,37 @@ fixture_path(const char *rel)
 
     assert_true(asprintf(&path, "%s/tests/fixtures/%s", TOP_SRCDIR, rel) > 0);
     return path;
+}
+
+/* Whether cost(n) grows linearly rather than quadratically: cost(8n)
+ * against cost(n), each the best of three runs (a loaded machine only
+ * ever adds time). Linear work gives about 8 (more with cache misses),
+ * quadratic 64; the bound sits between, with a millisecond of slack for
+ * timer noise on tiny runs. cost returns seconds. */
+static inline void
+assert_linear(double (*cost)(size_t n, void *opaque), size_t n, void *opaque)
+{
+    double small = 1e9, large = 1e9;
+
+    for (int i = 0; i < 3; i++) {
+        double a = cost(n, opaque), b = cost(8 * n, opaque);
+
+        small = a < small ? a : small;
+        large = b < large ? b : large;
+    }
+    if (!(large < 24 * small + 0.001))
+        fail_msg("cost(%zu) = %.4f s but cost(%zu) = %.4f s: %.1f times, not linear", n, small,
+                 8 * n, large, large / (small > 0 ? small : 1e-9));
+}
+
+/* A monotonic clock in seconds, for assert_linear's cost functions. */
+static inline double
+monotonic_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 #endif

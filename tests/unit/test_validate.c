@@ -87,6 +87,35 @@ test_duplicate_object_first_file_wins(void **state)
     tmpdir_remove(dir);
 }
 
+/* A file without objects (empty, or only comments) between two that
+ * define the same object: the duplicate is still reported, once, and
+ * finding where the first definition lives does no arithmetic on the
+ * empty file's NULL object list (UBSan: "applying zero offset to null
+ * pointer" in check_duplicates before). */
+static void
+test_duplicate_around_a_file_without_objects(void **state)
+{
+    char *dir = tmpdir_make();
+    char *out = NULL, *summary = NULL, *want = NULL;
+
+    free(write_tmpfile(dir, "a.yaml", CM("shared")));
+    free(write_tmpfile(dir, "b.yaml", "# nothing here yet\n"));
+    free(write_tmpfile(dir, "c.yaml", CM("shared")));
+    assert_int_equal(run(dir, &out, &summary), 1);
+    assert_true(
+        asprintf(
+            &want,
+            "%s/c.yaml:4:9: error: metadata.name: Duplicate value: ConfigMap \"default/shared\" is "
+            "already defined at %s/a.yaml:4:9; this definition is ignored\n",
+            dir, dir) > 0);
+    assert_string_equal(out, want);
+    assert_string_equal(summary, "3 files, 2 objects: 1 error, 0 warnings\n");
+    free(want);
+    free(out);
+    free(summary);
+    tmpdir_remove(dir);
+}
+
 static void
 test_references(void **state)
 {
@@ -117,6 +146,46 @@ test_references(void **state)
     tmpdir_remove(dir);
 }
 
+/* n ConfigMaps in one file and a VMIRS in another whose volume names the
+ * last of them: the duplicate and reference checks across files. */
+static double
+cross_check_cost(size_t n, void *opaque)
+{
+    struct manifest_file files[2] = {{0}};
+    struct diag_list diags = {0};
+    char *text = NULL, *vmirs = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    double t0;
+
+    (void) opaque;
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm%zu}\n", i);
+    fclose(f);
+    assert_int_equal(manifest_parse(&files[0], "a.yaml", text, len), 0);
+    assert_true(asprintf(&vmirs,
+                         VMIRS_WITH_VOLUMES("web", "      - {name: a, configMap: {name: cm%zu}}\n"),
+                         n - 1) > 0);
+    assert_int_equal(manifest_parse(&files[1], "b.yaml", vmirs, strlen(vmirs)), 0);
+    t0 = monotonic_seconds();
+    validate_cross_check(files, 2, &diags);
+    t0 = monotonic_seconds() - t0;
+    assert_int_equal(diags.n, 0);
+    manifest_file_free(&files[0]);
+    manifest_file_free(&files[1]);
+    free(text);
+    free(vmirs);
+    return t0;
+}
+
+/* 100,000 ConfigMaps took minutes: every object was compared with every
+ * object before it. */
+static void
+test_cross_check_is_linear(void **state)
+{
+    assert_linear(cross_check_cost, 4000, NULL);
+}
+
 static void
 test_missing_path(void **state)
 {
@@ -134,7 +203,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filters_and_summary),
         cmocka_unit_test(test_duplicate_object_first_file_wins),
+        cmocka_unit_test(test_duplicate_around_a_file_without_objects),
         cmocka_unit_test(test_references),
+        cmocka_unit_test(test_cross_check_is_linear),
         cmocka_unit_test(test_missing_path),
     };
 
