@@ -62,10 +62,10 @@ struct many {
     struct desired d;
 };
 
-/* Index a file of n ConfigMaps; the parse is done once per size, outside
- * the timing. */
+/* Index a file of n ConfigMaps and look some up; the floor is parsing
+ * the file. */
 static double
-index_cost(size_t n, void *opaque)
+index_cost(size_t n, void *opaque, double *floor)
 {
     struct many *m = opaque;
     char *text = NULL;
@@ -77,7 +77,9 @@ index_cost(size_t n, void *opaque)
         fprintf(f, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm%zu}\n", i);
     fclose(f);
     desired_free(&m->d);
+    t0 = monotonic_seconds();
     assert_true(desired_file_changed(&m->d, "/spool/many.yaml", text, len));
+    *floor = monotonic_seconds() - t0;
     free(text);
     t0 = monotonic_seconds();
     desired_index(&m->d);
@@ -94,13 +96,14 @@ index_cost(size_t n, void *opaque)
 }
 
 /* 100,000 ConfigMaps in one file took minutes per spool change when each
- * object was looked up by a linear scan. */
+ * object was looked up by a linear scan (16,000: 1.2 s against 0.1 s of
+ * parsing). */
 static void
 test_index_is_linear(void **state)
 {
     struct many m = {0};
 
-    assert_linear(index_cost, 4000, &m);
+    assert_below_floor(index_cost, 16000, &m);
     desired_free(&m.d);
 }
 
