@@ -63,7 +63,7 @@ desired_file_changed(struct desired *d, const char *path, const char *bytes, siz
 
     manifest_parse(&mf, path, bytes, len);
     for (size_t i = 0; i < mf.diags.n; i++) {
-        cleanup_free char *line = diag_format(&mf.diags.v[i]);
+        cleanup_free char *line = validate_format_diag(&mf.diags.v[i]);
 
         if (mf.diags.v[i].severity == DIAG_ERROR)
             log_error("%s", line);
@@ -74,8 +74,11 @@ desired_file_changed(struct desired *d, const char *path, const char *bytes, siz
     if (!usable(&mf)) {
         /* Keep the last good content in force; say what is wrong. */
         diag_extend(&f->problem, &mf.diags);
-        if (f->has_good)
-            log_warn("keeping the last good content of %s in force", path);
+        if (f->has_good) {
+            cleanup_free char *name = log_escape_name(path);
+
+            log_warn("keeping the last good content of %s in force", name);
+        }
         manifest_file_free(&mf);
         return false;
     }
@@ -146,7 +149,7 @@ desired_index(struct desired *d)
         }
     }
     for (size_t i = 0; i < d->duplicates.n; i++) {
-        cleanup_free char *line = diag_format(&d->duplicates.v[i]);
+        cleanup_free char *line = validate_format_diag(&d->duplicates.v[i]);
 
         log_error("%s", line);
     }

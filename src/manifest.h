@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "diag.h"
 #include "model.h"
@@ -44,6 +45,28 @@ const char *manifest_kind_name(enum kobj_kind k);
  * is in f->diags; objects of documents with errors are kept but marked
  * !valid. Returns 0 when there is no error, -1 otherwise. */
 int manifest_parse(struct manifest_file *f, const char *path, const char *bytes, size_t len);
+
+/* Kubernetes refuses objects much above 1.5 MiB. A "manifest" ten times
+ * that is a mistake (an image dropped in the wrong directory). */
+#define MANIFEST_FILE_MAX ((off_t) 16 << 20)
+
+/* manifest_read flags. */
+enum { MANIFEST_READ_TRUSTED = 1u << 0 };
+
+/* Read the manifest at path (a symbolic link is followed). A file that is
+ * not regular is refused before it is opened, and it is opened without
+ * blocking (a FIFO would block an open for reading until a writer came);
+ * then everything is checked again on the open file, not on the path: a
+ * regular file of at most MANIFEST_FILE_MAX bytes and, with
+ * MANIFEST_READ_TRUSTED, trusted (manifest_untrusted). Returns 0 with
+ * *bytes (NUL-terminated, malloc'd) and *len, or -1 with *why, a malloc'd
+ * phrase ("not a regular file (a FIFO)"; names in it escaped). */
+int manifest_read(const char *path, unsigned flags, char **bytes, size_t *len, char **why);
+
+/* Why a file or directory st describes may not be trusted with manifests
+ * (SPEC: owned by root or by vmirsd's own user, not writable by group or
+ * others), naming its owner and mode; malloc'd, or NULL when it may. */
+char *manifest_untrusted(const struct stat *st);
 
 /* Read path and parse it; a read error is a diagnostic too. */
 int manifest_load(struct manifest_file *f, const char *path);

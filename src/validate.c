@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "log.h"
 #include "util.h"
 
 static const char *
@@ -65,7 +66,9 @@ validate_collect(char *const *paths, size_t npaths, struct str_array *files,
             if (!manifest_filename_ok(e->d_name))
                 continue;
             p = xasprintf("%s%s%s", paths[i], str_has_suffix(paths[i], "/") ? "" : "/", e->d_name);
-            if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            /* As the spool lists them: all but dangling links, so that a
+             * FIFO or a directory named like a manifest is reported. */
+            if (stat(p, &st) == 0 || errno != ENOENT)
                 add_file(files, &cap, p);
             else
                 free(p);
@@ -203,6 +206,28 @@ validate_cross_check(struct manifest_file *files, size_t n, struct diag_list *di
     kobj_index_clear(&ix);
 }
 
+char *
+validate_format_diag(const struct diag *d)
+{
+    cleanup_free char *file = log_escape_name(d->file);
+    cleanup_free char *msg = log_escape_text(d->msg);
+    struct diag e = *d;
+
+    e.file = file;
+    e.msg = msg;
+    return diag_format(&e);
+}
+
+static void
+print_diags(const struct diag_list *l, FILE *out)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        cleanup_free char *s = validate_format_diag(&l->v[i]);
+
+        fprintf(out, "%s\n", s);
+    }
+}
+
 int
 validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
 {
@@ -230,7 +255,7 @@ validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
                 diag_add(&one, diags.v[j].file, diags.v[j].line, diags.v[j].col,
                          diags.v[j].severity, "%s", diags.v[j].msg);
         diag_sort(&one);
-        diag_print(&one, out);
+        print_diags(&one, out);
         diag_list_clear(&one);
     }
     for (size_t j = 0; j < diags.n; j++) {
@@ -239,7 +264,7 @@ validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
         for (size_t i = 0; i < files.n && !listed; i++)
             listed = strcmp(diags.v[j].file, files.v[i]) == 0;
         if (!listed) {
-            cleanup_free char *s = diag_format(&diags.v[j]);
+            cleanup_free char *s = validate_format_diag(&diags.v[j]);
 
             fprintf(out, "%s\n", s);
         }

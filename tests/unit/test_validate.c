@@ -188,6 +188,71 @@ test_cross_check_is_linear(void **state)
     assert_below_floor(cross_check_cost, 16000, NULL);
 }
 
+/* Only regular files are read, and a FIFO is never opened in a way that
+ * blocks (the old read waited for a writer forever: an alarm turns that
+ * into a failure); named on the command line or found in a directory.
+ * File names are printed escaped: a newline cannot forge a line. */
+static void
+test_irregular_files_and_names(void **state)
+{
+    char *dir = tmpdir_make();
+    char *out = NULL, *summary = NULL, *want = NULL;
+    cleanup_free char *fifo = NULL, *link = NULL, *big = NULL, *sub = NULL;
+    char *paths[2];
+    size_t len = 0, slen = 0;
+    FILE *f, *sf;
+    int fd;
+
+    fifo = xasprintf("%s/fifo.yaml", dir);
+    link = xasprintf("%s/link.yaml", dir);
+    big = xasprintf("%s/big.yaml", dir);
+    sub = xasprintf("%s/sub.yaml", dir);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_int_equal(symlink(fifo, link), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (16 << 20) + 1), 0);
+    close(fd);
+    free(write_tmpfile(dir, "new\nline.yaml", CM("x\u00e9")));
+    alarm(10);
+
+    paths[0] = fifo;
+    f = open_memstream(&out, &len);
+    assert_int_equal(validate_main(paths, 1, f, NULL), 1);
+    fclose(f);
+    assert_true(asprintf(&want, "%s: error: read: not a regular file (a FIFO)\n", fifo) > 0);
+    assert_string_equal(out, want);
+    free(out);
+    free(want);
+
+    paths[0] = dir;
+    f = open_memstream(&out, &len);
+    sf = open_memstream(&summary, &slen);
+    assert_int_equal(validate_main(paths, 1, f, sf), 1);
+    fclose(f);
+    fclose(sf);
+    assert_true(
+        asprintf(&want,
+                 "%s/big.yaml: error: read: larger than 16 MiB\n"
+                 "%s/fifo.yaml: error: read: not a regular file (a FIFO)\n"
+                 "%s/link.yaml: error: read: symbolic link to `%s`, not a regular file (a FIFO)\n"
+                 "%s/new\\nline.yaml:4:9: error: metadata.name: Invalid value: \"x\u00e9\": a "
+                 "lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                 "characters, '-' or '.', and must start and end with an alphanumeric character "
+                 "(e.g. 'example.com', regex used for validation is "
+                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')\n"
+                 "%s/sub.yaml: error: read: not a regular file (a directory)\n",
+                 dir, dir, dir, fifo, dir, dir) > 0);
+    assert_string_equal(out, want);
+    assert_string_equal(summary, "5 files, 1 object: 5 errors, 0 warnings\n");
+    alarm(0);
+    free(want);
+    free(out);
+    free(summary);
+    tmpdir_remove(dir);
+}
+
 static void
 test_missing_path(void **state)
 {
@@ -208,6 +273,7 @@ main(void)
         cmocka_unit_test(test_duplicate_around_a_file_without_objects),
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_cross_check_is_linear),
+        cmocka_unit_test(test_irregular_files_and_names),
         cmocka_unit_test(test_missing_path),
     };
 
