@@ -2165,7 +2165,9 @@ controller_file_changed(struct controller *c, const char *path, const char *byte
 void
 controller_file_removed(struct controller *c, const char *path)
 {
-    log_info("manifest %s removed", path);
+    cleanup_free char *name = log_escape_name(path);
+
+    log_info("manifest %s removed", name);
     pending_add(c, path, NULL, 0);
 }
 

@@ -120,7 +120,7 @@ desired_apply(struct desired *d, struct desired_parsed *p)
     f = find_file(d, p->path, true);
     mf = &p->content->mf;
     for (size_t i = 0; i < mf->diags.n; i++) {
-        cleanup_free char *line = diag_format(&mf->diags.v[i]);
+        cleanup_free char *line = validate_format_diag(&mf->diags.v[i]);
 
         if (mf->diags.v[i].severity == DIAG_ERROR)
             log_error("%s", line);
@@ -131,8 +131,11 @@ desired_apply(struct desired *d, struct desired_parsed *p)
     if (!usable(mf)) {
         /* Keep the last good content in force; say what is wrong. */
         diag_extend(&f->problem, &mf->diags);
-        if (f->has_good)
-            log_warn("keeping the last good content of %s in force", p->path);
+        if (f->has_good) {
+            cleanup_free char *name = log_escape_name(p->path);
+
+            log_warn("keeping the last good content of %s in force", name);
+        }
         desired_parsed_free(p);
         return false;
     }
@@ -169,6 +172,9 @@ desired_file_removed(struct desired *d, const char *path)
     d->nfiles--;
 }
 
+/* One pass over every object with a hash index, so that a file of
+ * 100,000 ConfigMaps costs linear time on each spool change (a linear
+ * desired_find per object made it quadratic: minutes on the loop). */
 void
 desired_index(struct desired *d)
 {
@@ -176,6 +182,7 @@ desired_index(struct desired *d)
     free(d->objs);
     d->objs = NULL;
     d->nobjs = 0;
+    kobj_index_clear(&d->index);
     for (size_t i = 0; i < d->nfiles; i++) {
         struct desired_file *f = &d->files[i];
 
@@ -184,26 +191,27 @@ desired_index(struct desired *d)
         d->objs = xrealloc(d->objs, (d->nobjs + f->good.nobjs) * sizeof(*d->objs));
         for (size_t j = 0; j < f->good.nobjs; j++) {
             const struct kobj *o = &f->good.objs[j];
-            const struct kobj *first = desired_find(d, o->kind, o->namespace, o->name);
+            const struct kobj_slot *first;
 
             if (!o->name)
                 continue;
+            first = kobj_index_add(&d->index, o, d->nobjs);
             if (first) {
-                const struct desired_file *ff = desired_file_of(d, first);
+                const struct desired_file *ff = d->objs[first->value].file;
 
                 diag_add(&d->duplicates, f->path, o->name_pos.line, o->name_pos.col, DIAG_ERROR,
                          "metadata.name: Duplicate value: %s \"%s/%s\" is already defined at "
                          "%s:%u:%u; this "
                          "definition is ignored",
                          manifest_kind_name(o->kind), o->namespace, o->name, ff->path,
-                         first->name_pos.line, first->name_pos.col);
+                         first->obj->name_pos.line, first->obj->name_pos.col);
                 continue;
             }
             d->objs[d->nobjs++] = (struct desired_obj){o->kind, o->namespace, o->name, o, f};
         }
     }
     for (size_t i = 0; i < d->duplicates.n; i++) {
-        cleanup_free char *line = diag_format(&d->duplicates.v[i]);
+        cleanup_free char *line = validate_format_diag(&d->duplicates.v[i]);
 
         log_error("%s", line);
     }
@@ -212,20 +220,18 @@ desired_index(struct desired *d)
 const struct kobj *
 desired_find(const struct desired *d, enum kobj_kind kind, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < d->nobjs; i++)
-        if (d->objs[i].kind == kind && streq0(d->objs[i].namespace, ns) &&
-            streq0(d->objs[i].name, name))
-            return d->objs[i].obj;
-    return NULL;
+    const struct kobj_slot *slot = kobj_index_find(&d->index, kind, ns, name);
+
+    return slot ? slot->obj : NULL;
 }
 
 const struct desired_file *
 desired_file_of(const struct desired *d, const struct kobj *o)
 {
-    for (size_t i = 0; i < d->nobjs; i++)
-        if (d->objs[i].obj == o)
-            return d->objs[i].file;
-    return NULL;
+    const struct kobj_slot *slot =
+        o ? kobj_index_find(&d->index, o->kind, o->namespace, o->name) : NULL;
+
+    return slot && slot->obj == o ? d->objs[slot->value].file : NULL;
 }
 
 void
@@ -235,6 +241,7 @@ desired_free(struct desired *d)
         desired_file_removed(d, d->files[d->nfiles - 1].path);
     free(d->files);
     free(d->objs);
+    kobj_index_clear(&d->index);
     diag_list_clear(&d->duplicates);
     memset(d, 0, sizeof(*d));
 }

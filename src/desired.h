@@ -48,6 +48,7 @@ struct desired {
     size_t nfiles;
     struct desired_obj *objs; /* the winners, rebuilt by desired_index */
     size_t nobjs;
+    struct kobj_index index;     /* the winners by kind, namespace and name: values index objs */
     struct diag_list duplicates; /* objects defined twice, from the last index */
 };
 

@@ -69,6 +69,92 @@ log_init(void)
     use_journal = journal_detect();
 }
 
+/* The length of the UTF-8 sequence at s (1 to 4), or 0 when it is not
+ * one: overlong forms, surrogates and code points past U+10FFFF are not. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0], cp;
+    size_t n;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0; /* also stops at the terminating NUL */
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+static char *
+log_escape(const char *s, bool backslash)
+{
+    const unsigned char *p = (const unsigned char *) (s ? s : "");
+    /* At most four output bytes per input byte ("\xHH"). */
+    char *out = xmalloc(4 * strlen((const char *) p) + 1), *o = out;
+
+    while (*p) {
+        size_t n = utf8_len(p);
+
+        /* C1 controls (U+0080 to U+009F: NEL is a line break to some
+         * viewers) are escaped byte by byte like the C0 ones. */
+        if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+            o += sprintf(o, "\\x%02x\\x%02x", p[0], p[1]);
+            p += 2;
+            continue;
+        }
+        if (n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f && (*p != '\\' || !backslash))) {
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+            continue;
+        }
+        switch (*p) {
+        case '\n':
+            o += sprintf(o, "\\n");
+            break;
+        case '\t':
+            o += sprintf(o, "\\t");
+            break;
+        case '\r':
+            o += sprintf(o, "\\r");
+            break;
+        case '\\':
+            o += sprintf(o, "\\\\");
+            break;
+        default:
+            o += sprintf(o, "\\x%02x", *p);
+        }
+        p++;
+    }
+    *o = '\0';
+    return out;
+}
+
+char *
+log_escape_name(const char *s)
+{
+    return log_escape(s, true);
+}
+
+char *
+log_escape_text(const char *s)
+{
+    return log_escape(s, false);
+}
+
 void
 log_write(enum log_level level, const char *component, const char *fmt, ...)
 {

@@ -25,6 +25,15 @@ bool log_enabled(enum log_level level);
 int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level level);
 
+/* Text from outside (a file name, a value read from a manifest) as part
+ * of one record: control characters and bytes that are not UTF-8 become
+ * C-style escapes (\n, \t, \r, \xHH), so that a name with a newline
+ * cannot forge a second record; valid UTF-8 is kept. log_escape_name
+ * also doubles backslashes, so that an escaped name reads back as one.
+ * Both return malloc'd strings. */
+char *log_escape_name(const char *s);
+char *log_escape_text(const char *s);
+
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

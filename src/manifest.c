@@ -3,10 +3,15 @@
 #include "manifest.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kobj_parse.h"
+#include "log.h"
 #include "util.h"
 #include "vmirs_parse.h"
 
@@ -215,15 +220,142 @@ manifest_parse(struct manifest_file *f, const char *path, const char *bytes, siz
     return f->diags.errors ? -1 : 0;
 }
 
+static const char *
+file_type_name(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR:
+        return "a directory";
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFCHR:
+        return "a character device";
+    case S_IFBLK:
+        return "a block device";
+    case S_IFSOCK:
+        return "a socket";
+    case S_IFLNK:
+        return "a symbolic link";
+    default:
+        return "not a regular file";
+    }
+}
+
+char *
+manifest_untrusted(const struct stat *st)
+{
+    uid_t euid = geteuid();
+    struct passwd *pw;
+    cleanup_free char *owner = NULL;
+
+    if ((st->st_uid == 0 || st->st_uid == euid) && !(st->st_mode & (S_IWGRP | S_IWOTH)))
+        return NULL;
+    /* getpwuid may read /etc/passwd: only on this rare path. */
+    pw = getpwuid(st->st_uid);
+    if (pw)
+        owner = log_escape_name(pw->pw_name);
+    return xasprintf("owned by uid %u%s%s%s with mode %04o; it must be owned by root%s and not "
+                     "writable by group or others",
+                     (unsigned) st->st_uid, owner ? " (" : "", owner ? owner : "", owner ? ")" : "",
+                     (unsigned) (st->st_mode & 07777), euid ? " or by vmirsd's user" : "");
+}
+
+/* A symbolic link's problem is its target's: say which file that is. */
+static char *
+manifest_refusal(const char *path, char *why)
+{
+    char target[4096];
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    cleanup_free char *esc = NULL;
+    char *s;
+
+    if (n < 0)
+        return why;
+    target[n] = '\0';
+    esc = log_escape_name(target);
+    s = xasprintf("symbolic link to `%s`, %s", esc, why);
+    free(why);
+    return s;
+}
+
+int
+manifest_read(const char *path, unsigned flags, char **bytes, size_t *len, char **why)
+{
+    cleanup_close int fd = -1;
+    cleanup_free char *buf = NULL;
+    struct stat st;
+    size_t n = 0, cap;
+
+    *bytes = NULL;
+    *why = NULL;
+    /* Opening a device can act on it (a tape rewinds, a watchdog arms):
+     * refuse what is not a regular file before opening it. The checks on
+     * the open file below are the ones that count. */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        *why = manifest_refusal(path,
+                                xasprintf("not a regular file (%s)", file_type_name(st.st_mode)));
+        return -1;
+    }
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        *why = xstrdup(strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *why = manifest_refusal(path,
+                                xasprintf("not a regular file (%s)", file_type_name(st.st_mode)));
+        return -1;
+    }
+    if ((flags & MANIFEST_READ_TRUSTED) && (*why = manifest_untrusted(&st))) {
+        *why = manifest_refusal(path, *why);
+        return -1;
+    }
+    if (st.st_size > MANIFEST_FILE_MAX)
+        goto too_large;
+    /* The size may change while it is read: never past the limit. */
+    cap = (size_t) st.st_size + 1;
+    buf = xmalloc(cap + 1);
+    for (;;) {
+        ssize_t r;
+
+        if (n == cap) {
+            if (cap > (size_t) MANIFEST_FILE_MAX)
+                goto too_large;
+            cap *= 2;
+            buf = xrealloc(buf, cap + 1);
+        }
+        r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *why = xstrdup(strerror(errno));
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t) r;
+    }
+    if (n > (size_t) MANIFEST_FILE_MAX)
+        goto too_large;
+    buf[n] = '\0';
+    *bytes = steal_ptr(&buf);
+    *len = n;
+    return 0;
+
+too_large:
+    *why = xasprintf("larger than %lld MiB", (long long) (MANIFEST_FILE_MAX >> 20));
+    return -1;
+}
+
 int
 manifest_load(struct manifest_file *f, const char *path)
 {
-    cleanup_free char *bytes = NULL;
+    cleanup_free char *bytes = NULL, *why = NULL;
     size_t len;
 
-    if (read_file(path, &bytes, &len) < 0) {
+    if (manifest_read(path, 0, &bytes, &len, &why) < 0) {
         f->path = xstrdup(path);
-        diag_add(&f->diags, path, 0, 0, DIAG_ERROR, "read: %s", strerror(errno));
+        diag_add(&f->diags, path, 0, 0, DIAG_ERROR, "read: %s", why);
         return -1;
     }
     return manifest_parse(f, path, bytes, len);
@@ -255,4 +387,84 @@ manifest_file_free(struct manifest_file *f)
     free(f->path);
     diag_list_clear(&f->diags);
     memset(f, 0, sizeof(*f));
+}
+
+/* ---- object index ---- */
+
+/* FNV-1a over kind, namespace and name, each followed by a separator no
+ * name holds (a NUL), so that "a" + "bc" and "ab" + "c" differ. */
+static uint64_t
+kobj_hash(enum kobj_kind kind, const char *ns, const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const char *parts[] = {ns ? ns : "", name};
+
+    h = (h ^ (uint64_t) kind) * 0x100000001b3ull;
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+        for (const unsigned char *p = (const unsigned char *) parts[i]; *p; p++)
+            h = (h ^ *p) * 0x100000001b3ull;
+        h = (h ^ 0xff) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static size_t
+kobj_index_probe(const struct kobj_index *ix, enum kobj_kind kind, const char *ns, const char *name)
+{
+    size_t mask = ix->cap - 1, i = (size_t) kobj_hash(kind, ns, name) & mask;
+
+    for (;; i = (i + 1) & mask) {
+        const struct kobj *o = ix->slots[i].obj;
+
+        if (!o || (o->kind == kind && streq0(o->namespace, ns) && strcmp(o->name, name) == 0))
+            return i;
+    }
+}
+
+const struct kobj_slot *
+kobj_index_find(const struct kobj_index *ix, enum kobj_kind kind, const char *ns, const char *name)
+{
+    size_t i;
+
+    if (!name || !ix->n)
+        return NULL;
+    i = kobj_index_probe(ix, kind, ns, name);
+    return ix->slots[i].obj ? &ix->slots[i] : NULL;
+}
+
+const struct kobj_slot *
+kobj_index_add(struct kobj_index *ix, const struct kobj *o, size_t value)
+{
+    size_t i;
+
+    if (!o->name)
+        return NULL;
+    /* Keep the load under one half: probes stay short. */
+    if (2 * (ix->n + 1) > ix->cap) {
+        struct kobj_index bigger = {xcalloc(ix->cap ? 2 * ix->cap : 64, sizeof(struct kobj_slot)),
+                                    ix->cap ? 2 * ix->cap : 64, ix->n};
+
+        for (size_t j = 0; j < ix->cap; j++) {
+            const struct kobj *e = ix->slots[j].obj;
+
+            if (e)
+                bigger.slots[kobj_index_probe(&bigger, e->kind, e->namespace, e->name)] =
+                    ix->slots[j];
+        }
+        free(ix->slots);
+        *ix = bigger;
+    }
+    i = kobj_index_probe(ix, o->kind, o->namespace, o->name);
+    if (ix->slots[i].obj)
+        return &ix->slots[i];
+    ix->slots[i] = (struct kobj_slot){o, value};
+    ix->n++;
+    return NULL;
+}
+
+void
+kobj_index_clear(struct kobj_index *ix)
+{
+    free(ix->slots);
+    memset(ix, 0, sizeof(*ix));
 }

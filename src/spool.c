@@ -26,23 +26,19 @@
  * writing a manifest would postpone the scan forever; scan at the latest
  * this many debounce periods after the first event not yet scanned. */
 #define SPOOL_DEFER_FACTOR 10
-/* Kubernetes refuses objects much above 1.5 MiB. A "manifest" ten times
- * that is a mistake (an image dropped in the wrong directory), and reading
- * it on the loop thread would stall every replica's timers. */
-#define SPOOL_FILE_MAX ((off_t) 16 << 20)
 
 /* How often a spool lost its directory, for the tests to wait on. */
 STATIC unsigned long spool_dir_losses;
 
 struct spool_file {
     char *name;
-    char hash[65]; /* SHA-256 of the content last reported */
+    char hash[65]; /* SHA-256 of the content last reported; "" if never reported */
+    char *problem; /* why it was not read at the last scan (logged then), or NULL */
 };
 
 /* A directory entry that passed the name filter. */
 struct spool_seen {
     char *name;
-    off_t size; /* -1 when stat failed */
 };
 
 struct spool {
@@ -64,6 +60,7 @@ struct spool {
     bool pending;         /* the debounce is armed */
     uint64_t first_event; /* loop time of the first event not scanned yet */
     int dir_errno;        /* why the last scan could not list the directory, or 0 */
+    char *dir_problem;    /* why the directory is not trusted (logged), or NULL */
     bool scanning, again, stopping;
 
     struct spool_file *files; /* as of the last scan, sorted by name */
@@ -75,8 +72,10 @@ static void spool_scan(struct spool *s);
 static void
 spool_files_free(struct spool_file *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(v[i].name);
+        free(v[i].problem);
+    }
     free(v);
 }
 
@@ -88,6 +87,7 @@ on_closed(uv_handle_t *h)
     if (--s->open_handles > 0)
         return;
     spool_files_free(s->files, s->nfiles);
+    free(s->dir_problem);
     free(s->dir);
     free(s);
 }
@@ -127,7 +127,9 @@ on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
     struct spool *s = h->data;
 
     if (status < 0) {
-        log_warn("watch spool directory `%s`: %s", s->dir, uv_strerror(status));
+        cleanup_free char *dir = log_escape_name(s->dir);
+
+        log_warn("watch spool directory `%s`: %s", dir, uv_strerror(status));
         s->rewatch = true;
     } else if (filename && (events & UV_RENAME) && strcmp(filename, s->dir_base) == 0) {
         /* IN_DELETE_SELF, IN_MOVE_SELF or IN_IGNORED: the watch is dead, or
@@ -151,7 +153,9 @@ static void
 spool_lost(struct spool *s, const char *what, int errnum)
 {
     if (s->dir_errno != errnum) {
-        log_warn("%s spool directory `%s`: %s (retrying every second)", what, s->dir,
+        cleanup_free char *dir = log_escape_name(s->dir);
+
+        log_warn("%s spool directory `%s`: %s (retrying every second)", what, dir,
                  strerror(errnum));
         if (!s->dir_errno)
             spool_dir_losses++;
@@ -161,6 +165,24 @@ spool_lost(struct spool *s, const char *what, int errnum)
         uv_fs_event_stop(&s->event);
         s->watching = false;
     }
+    uv_timer_start(&s->timer, on_timer, SPOOL_RETRY_MS, 0);
+}
+
+/* The directory is not trusted (SPEC section 2: anyone who can write it
+ * could run VMs through root's libvirt): read nothing from it, keep what
+ * the last scan saw in force, say so once, and look again every second
+ * (a chmod of the directory itself is no event the watch reports). */
+static void
+spool_untrusted(struct spool *s, char *why)
+{
+    if (!streq0(s->dir_problem, why)) {
+        cleanup_free char *dir = log_escape_name(s->dir);
+
+        log_error("not reading spool directory `%s`: %s (checking again every second)", dir, why);
+        free(s->dir_problem);
+        s->dir_problem = steal_ptr(&why);
+    }
+    free(why);
     uv_timer_start(&s->timer, on_timer, SPOOL_RETRY_MS, 0);
 }
 
@@ -204,7 +226,6 @@ spool_list(DIR *d, struct spool_seen **out, size_t *nout)
 
     for (;;) {
         struct stat st;
-        off_t size = -1;
 
         errno = 0;
         e = readdir(d);
@@ -215,18 +236,14 @@ spool_list(DIR *d, struct spool_seen **out, size_t *nout)
         /* Following symbolic links, as --validate does: a link to a manifest
          * kept elsewhere is a manifest (inotify does not see edits to the
          * target; the next scan or a SIGHUP does). A dangling link or a
-         * file gone since readdir is not listed; any other stat failure is
-         * left for the read to report. */
-        if (fstatat(dirfd(d), e->d_name, &st, 0) == 0) {
-            if (!S_ISREG(st.st_mode))
-                continue;
-            size = st.st_size;
-        } else if (errno == ENOENT) {
+         * file gone since readdir is not listed. Everything else is, to be
+         * read or refused by manifest_read with the reason: whether it is
+         * a regular file and whom it belongs to is checked there, on the
+         * open file. */
+        if (fstatat(dirfd(d), e->d_name, &st, 0) < 0 && errno == ENOENT)
             continue;
-        }
         v = xgrow(v, &cap, n, sizeof(*v));
         v[n].name = xstrdup(e->d_name);
-        v[n].size = size;
         n++;
     }
     if (errno) {
@@ -275,6 +292,8 @@ spool_report(struct spool *s, struct spool_seen *seen, size_t n)
             j++;
         if (j < n && strcmp(seen[j].name, s->files[i].name) == 0)
             continue;
+        if (!s->files[i].hash[0])
+            continue; /* never reported: refused each time it was seen */
         path = spool_path(s, s->files[i].name);
         nremoved++;
         s->ops.removed(s->opaque, path);
@@ -283,7 +302,7 @@ spool_report(struct spool *s, struct spool_seen *seen, size_t n)
     }
     for (i = 0, j = 0; i < n; i++) {
         cleanup_free char *path = spool_path(s, seen[i].name);
-        cleanup_free char *bytes = NULL;
+        cleanup_free char *bytes = NULL, *why = NULL;
         const struct spool_file *old = NULL;
         struct spool_file *f;
         char hash[65];
@@ -294,26 +313,26 @@ spool_report(struct spool *s, struct spool_seen *seen, size_t n)
         if (j < s->nfiles && strcmp(s->files[j].name, seen[i].name) == 0)
             old = &s->files[j];
         /* A file that cannot be read now (its permissions, a file gone
-         * between readdir and open, an I/O error) keeps what the last scan
-         * saw: "removed" would delete its replicas over what is most likely
-         * a passing state, and whatever ends that state (chmod, the delete,
-         * a rewrite) is another event, hence another scan. */
-        if (seen[i].size > SPOOL_FILE_MAX) {
-            log_warn("read `%s`: larger than %lld MiB, skipped", path,
-                     (long long) (SPOOL_FILE_MAX >> 20));
-        } else if (read_file(path, &bytes, &len) < 0) {
-            log_warn("read `%s`: %s, skipped", path, strerror(errno));
-        } else {
-            sha256_hex(bytes, len, hash);
-        }
-        if (!bytes) {
-            if (old) {
-                f = &next[nnext++];
-                f->name = xstrdup(old->name);
-                memcpy(f->hash, old->hash, sizeof(f->hash));
+         * between readdir and open, an I/O error) or that is refused (not
+         * a regular file, too large, not trusted: SPEC section 2) keeps
+         * what the last scan saw: "removed" would delete its replicas over
+         * what is most likely a passing state, and whatever ends that
+         * state (chmod, chown, the delete, a rewrite) is another event,
+         * hence another scan. The reason is logged once, not once a scan. */
+        if (manifest_read(path, MANIFEST_READ_TRUSTED, &bytes, &len, &why) < 0) {
+            if (!old || !streq0(old->problem, why)) {
+                cleanup_free char *name = log_escape_name(path);
+
+                log_error("skip `%s`: %s", name, why);
             }
+            f = &next[nnext++];
+            f->name = xstrdup(seen[i].name);
+            if (old)
+                memcpy(f->hash, old->hash, sizeof(f->hash));
+            f->problem = steal_ptr(&why);
             continue;
         }
+        sha256_hex(bytes, len, hash);
         f = &next[nnext++];
         f->name = xstrdup(seen[i].name);
         memcpy(f->hash, hash, sizeof(hash));
@@ -327,8 +346,12 @@ spool_report(struct spool *s, struct spool_seen *seen, size_t n)
     spool_files_free(s->files, s->nfiles);
     s->files = steal_ptr(&next);
     s->nfiles = nnext;
-    log_debug("scanned `%s`: %zu files, %zu changed, %zu removed", s->dir, nnext, nchanged,
-              nremoved);
+    if (log_enabled(LOG_LEVEL_DEBUG)) {
+        cleanup_free char *dir = log_escape_name(s->dir);
+
+        log_debug("scanned `%s`: %zu files, %zu changed, %zu removed", dir, nnext, nchanged,
+                  nremoved);
+    }
     s->ops.settled(s->opaque);
 out:
     /* next is still here only when a callback stopped the spool halfway:
@@ -343,6 +366,7 @@ spool_scan(struct spool *s)
     struct spool_seen *seen = NULL;
     size_t n = 0;
     struct stat st, now;
+    cleanup_free char *why = NULL;
     DIR *d;
     int fd, r;
 
@@ -379,6 +403,19 @@ spool_scan(struct spool *s)
         s->rewatch = true;
         spool_arm(s);
     }
+    why = manifest_untrusted(&st);
+    if (why) {
+        close(fd);
+        spool_untrusted(s, steal_ptr(&why));
+        return;
+    }
+    if (s->dir_problem) {
+        cleanup_free char *dir = log_escape_name(s->dir);
+
+        log_info("spool directory `%s` is trusted again", dir);
+        free(s->dir_problem);
+        s->dir_problem = NULL;
+    }
     d = fdopendir(fd);
     if (!d) {
         int saved = errno;
@@ -397,7 +434,9 @@ spool_scan(struct spool *s)
     }
     closedir(d);
     if (s->dir_errno) {
-        log_info("spool directory `%s` is back", s->dir);
+        cleanup_free char *dir = log_escape_name(s->dir);
+
+        log_info("spool directory `%s` is back", dir);
         s->dir_errno = 0;
     }
 
@@ -419,6 +458,7 @@ int
 spool_start(uv_loop_t *loop, const char *dir, unsigned debounce_ms, const struct spool_ops *ops,
             void *opaque, struct spool **out, struct vmirs_err **err)
 {
+    cleanup_free char *why = NULL;
     struct spool *s;
     struct stat st;
     int fd, r;
@@ -431,6 +471,12 @@ spool_start(uv_loop_t *loop, const char *dir, unsigned debounce_ms, const struct
     close(fd);
     if (r < 0)
         return err_set(err, errno, "open spool directory `%s`", dir);
+    why = manifest_untrusted(&st);
+    if (why) {
+        cleanup_free char *name = log_escape_name(dir);
+
+        return err_set(err, 0, "spool directory `%s` is %s", name, why);
+    }
 
     s = xcalloc(1, sizeof(*s));
     s->loop = loop;

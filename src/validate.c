@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "log.h"
 #include "util.h"
 
 static const char *
@@ -65,7 +66,9 @@ validate_collect(char *const *paths, size_t npaths, struct str_array *files,
             if (!manifest_filename_ok(e->d_name))
                 continue;
             p = xasprintf("%s%s%s", paths[i], str_has_suffix(paths[i], "/") ? "" : "/", e->d_name);
-            if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            /* As the spool lists them: all but dangling links, so that a
+             * FIFO or a directory named like a manifest is reported. */
+            if (stat(p, &st) == 0 || errno != ENOENT)
                 add_file(files, &cap, p);
             else
                 free(p);
@@ -76,40 +79,35 @@ validate_collect(char *const *paths, size_t npaths, struct str_array *files,
         qsort(files->v, files->n, sizeof(char *), cmp_by_name);
 }
 
+/* The object of kind ns/name that the files define first, or NULL. */
 static const struct kobj *
-find_obj(struct manifest_file *files, size_t n, enum kobj_kind kind, const char *ns,
-         const char *name)
+find_obj(const struct kobj_index *ix, enum kobj_kind kind, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < files[i].nobjs; j++) {
-            const struct kobj *o = &files[i].objs[j];
+    const struct kobj_slot *slot = kobj_index_find(ix, kind, ns, name);
 
-            if (o->kind == kind && streq0(o->namespace, ns) && streq0(o->name, name))
-                return o;
-        }
-    return NULL;
+    return slot ? slot->obj : NULL;
 }
 
+/* Index every object, the first by file name winning; each later one of
+ * the same kind, namespace and name is an error and marked invalid. One
+ * pass with a hash index: linear in the number of objects. */
 static void
-check_duplicates(struct manifest_file *files, size_t n, struct diag_list *diags)
+check_duplicates(struct manifest_file *files, size_t n, struct kobj_index *ix,
+                 struct diag_list *diags)
 {
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < files[i].nobjs; j++) {
             struct kobj *o = &files[i].objs[j];
-            const struct kobj *first = find_obj(files, n, o->kind, o->namespace, o->name);
+            const struct kobj_slot *first = kobj_index_add(ix, o, i);
 
-            if (!o->name || first == o)
+            if (!first)
                 continue;
-            for (size_t fi = 0; fi < n; fi++) {
-                if (first < files[fi].objs || first >= files[fi].objs + files[fi].nobjs)
-                    continue;
-                diag_add(diags, files[i].path, o->name_pos.line, o->name_pos.col, DIAG_ERROR,
-                         "metadata.name: Duplicate value: %s \"%s/%s\" is already defined at "
-                         "%s:%u:%u; this "
-                         "definition is ignored",
-                         manifest_kind_name(o->kind), o->namespace, o->name, files[fi].path,
-                         first->name_pos.line, first->name_pos.col);
-            }
+            diag_add(diags, files[i].path, o->name_pos.line, o->name_pos.col, DIAG_ERROR,
+                     "metadata.name: Duplicate value: %s \"%s/%s\" is already defined at "
+                     "%s:%u:%u; this "
+                     "definition is ignored",
+                     manifest_kind_name(o->kind), o->namespace, o->name, files[first->value].path,
+                     first->obj->name_pos.line, first->obj->name_pos.col);
             o->valid = false;
         }
     }
@@ -128,15 +126,15 @@ secret_has_key(const struct secret *se, const char *a, const char *b)
  * the spool and hold the key KubeVirt reads (userdata or userData,
  * networkdata or networkData). Only names are reported, never data. */
 static void
-check_cloud_init_ref(struct manifest_file *files, size_t n, const char *path, const char *ns,
-                     size_t vi, const char *source, const char *field, const struct local_ref *r,
+check_cloud_init_ref(const struct kobj_index *ix, const char *path, const char *ns, size_t vi,
+                     const char *source, const char *field, const struct local_ref *r,
                      const char *key, const char *key2, struct diag_list *diags)
 {
     const struct kobj *o;
 
     if (!r || !r->name)
         return;
-    o = find_obj(files, n, KOBJ_SECRET, ns, r->name);
+    o = find_obj(ix, KOBJ_SECRET, ns, r->name);
     if (!o)
         diag_add(diags, path, r->pos.line, r->pos.col, DIAG_WARNING,
                  "spec.template.spec.volumes[%zu].%s.%s.name: Secret \"%s/%s\" is not defined in "
@@ -150,7 +148,8 @@ check_cloud_init_ref(struct manifest_file *files, size_t n, const char *path, co
 }
 
 static void
-check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
+check_references(struct manifest_file *files, size_t n, const struct kobj_index *ix,
+                 struct diag_list *diags)
 {
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < files[i].nobjs; j++) {
@@ -166,14 +165,14 @@ check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
                 const struct secret_src *se = v->secret;
 
                 if (cm && cm->name && !(cm->optional.set && cm->optional.v) &&
-                    !find_obj(files, n, KOBJ_CONFIG_MAP, o->namespace, cm->name))
+                    !find_obj(ix, KOBJ_CONFIG_MAP, o->namespace, cm->name))
                     diag_add(diags, files[i].path, cm->pos.line, cm->pos.col, DIAG_WARNING,
                              "spec.template.spec.volumes[%zu].configMap.name: ConfigMap \"%s/%s\" "
                              "is not defined "
                              "in these files; replicas cannot start until it is",
                              k, o->namespace, cm->name);
                 if (se && se->secret_name && !(se->optional.set && se->optional.v) &&
-                    !find_obj(files, n, KOBJ_SECRET, o->namespace, se->secret_name))
+                    !find_obj(ix, KOBJ_SECRET, o->namespace, se->secret_name))
                     diag_add(diags, files[i].path, se->pos.line, se->pos.col, DIAG_WARNING,
                              "spec.template.spec.volumes[%zu].secret.secretName: Secret \"%s/%s\" "
                              "is not defined "
@@ -186,10 +185,9 @@ check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
 
                     if (!ci)
                         continue;
-                    check_cloud_init_ref(files, n, files[i].path, o->namespace, k, source,
-                                         "secretRef", ci->secret_ref, "userdata", "userData",
-                                         diags);
-                    check_cloud_init_ref(files, n, files[i].path, o->namespace, k, source,
+                    check_cloud_init_ref(ix, files[i].path, o->namespace, k, source, "secretRef",
+                                         ci->secret_ref, "userdata", "userData", diags);
+                    check_cloud_init_ref(ix, files[i].path, o->namespace, k, source,
                                          "networkDataSecretRef", ci->network_data_secret_ref,
                                          "networkdata", "networkData", diags);
                 }
@@ -201,8 +199,33 @@ check_references(struct manifest_file *files, size_t n, struct diag_list *diags)
 void
 validate_cross_check(struct manifest_file *files, size_t n, struct diag_list *diags)
 {
-    check_duplicates(files, n, diags);
-    check_references(files, n, diags);
+    struct kobj_index ix = {0};
+
+    check_duplicates(files, n, &ix, diags);
+    check_references(files, n, &ix, diags);
+    kobj_index_clear(&ix);
+}
+
+char *
+validate_format_diag(const struct diag *d)
+{
+    cleanup_free char *file = log_escape_name(d->file);
+    cleanup_free char *msg = log_escape_text(d->msg);
+    struct diag e = *d;
+
+    e.file = file;
+    e.msg = msg;
+    return diag_format(&e);
+}
+
+static void
+print_diags(const struct diag_list *l, FILE *out)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        cleanup_free char *s = validate_format_diag(&l->v[i]);
+
+        fprintf(out, "%s\n", s);
+    }
 }
 
 int
@@ -232,7 +255,7 @@ validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
                 diag_add(&one, diags.v[j].file, diags.v[j].line, diags.v[j].col,
                          diags.v[j].severity, "%s", diags.v[j].msg);
         diag_sort(&one);
-        diag_print(&one, out);
+        print_diags(&one, out);
         diag_list_clear(&one);
     }
     for (size_t j = 0; j < diags.n; j++) {
@@ -241,7 +264,7 @@ validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err)
         for (size_t i = 0; i < files.n && !listed; i++)
             listed = strcmp(diags.v[j].file, files.v[i]) == 0;
         if (!listed) {
-            cleanup_free char *s = diag_format(&diags.v[j]);
+            cleanup_free char *s = validate_format_diag(&diags.v[j]);
 
             fprintf(out, "%s\n", s);
         }

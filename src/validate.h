@@ -21,6 +21,11 @@ void validate_collect(char *const *paths, size_t npaths, struct str_array *files
  * secret volumes naming objects that are not among the files (warning). */
 void validate_cross_check(struct manifest_file *files, size_t n, struct diag_list *diags);
 
+/* One diagnostic as one line (diag_format), its file name and message
+ * escaped (log_escape_name, log_escape_text): a file name or a value with
+ * a newline cannot make a second line. Malloc'd. */
+char *validate_format_diag(const struct diag *d);
+
 /* Validate paths, print one line per problem to out and a summary to err.
  * Returns the exit status: 0 without errors, 1 with any. */
 int validate_main(char *const *paths, size_t npaths, FILE *out, FILE *err);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef TOP_SRCDIR
@@ -62,6 +63,38 @@ fixture_path(const char *rel)
 
     assert_true(asprintf(&path, "%s/tests/fixtures/%s", TOP_SRCDIR, rel) > 0);
     return path;
+}
+
+/* Whether work that must be linear in n is: run(n) does it and returns
+ * its seconds, with *floor the seconds of work on the same n items that
+ * is linear by nature (parsing them), measured in the same run so that a
+ * loaded machine slows both. Each is the best of three. A quadratic
+ * lookup per item costs many times the parse at these sizes; a hashed
+ * one a fraction of it. */
+static inline void
+assert_below_floor(double (*run)(size_t n, void *opaque, double *floor), size_t n, void *opaque)
+{
+    double best = 1e9, best_floor = 1e9;
+
+    for (int i = 0; i < 3; i++) {
+        double floor = 0, t = run(n, opaque, &floor);
+
+        best = t < best ? t : best;
+        best_floor = floor < best_floor ? floor : best_floor;
+    }
+    if (!(best < best_floor))
+        fail_msg("%zu items: %.4f s, more than the %.4f s of parsing them: not linear", n, best,
+                 best_floor);
+}
+
+/* A monotonic clock in seconds, for assert_below_floor's run functions. */
+static inline double
+monotonic_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 #endif

@@ -94,6 +94,39 @@ test_level_names(void **state)
     assert_int_equal(log_level_parse("verbose", &l), -1);
 }
 
+/* A file name with a newline must not forge a second record; bytes that
+ * are not UTF-8 and controls are escaped, UTF-8 text is kept. */
+static void
+test_escape(void **state)
+{
+    static const struct {
+        const char *in, *name, *text;
+    } cases[] = {
+        {"web.yaml", "web.yaml", "web.yaml"},
+        {"a\nERROR spool: forged.yaml", "a\\nERROR spool: forged.yaml",
+         "a\\nERROR spool: forged.yaml"},
+        {"tab\there\r", "tab\\there\\r", "tab\\there\\r"},
+        {"back\\slash", "back\\\\slash", "back\\slash"},
+        {"bell\a del\x7f esc\x1b", "bell\\x07 del\\x7f esc\\x1b", "bell\\x07 del\\x7f esc\\x1b"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"bad\xff\xfe", "bad\\xff\\xfe", "bad\\xff\\xfe"},
+        {"cut\xc3", "cut\\xc3", "cut\\xc3"},
+        {"overlong\xc0\xaf", "overlong\\xc0\\xaf", "overlong\\xc0\\xaf"},
+        {"surrogate\xed\xa0\x80", "surrogate\\xed\\xa0\\x80", "surrogate\\xed\\xa0\\x80"},
+        {"nel\xc2\x85", "nel\\xc2\\x85", "nel\\xc2\\x85"},
+        {"", "", ""},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        cleanup_free char *name = log_escape_name(cases[i].in);
+        cleanup_free char *text = log_escape_text(cases[i].in);
+
+        assert_string_equal(name, cases[i].name);
+        assert_string_equal(text, cases[i].text);
+    }
+}
+
 int
 main(void)
 {
@@ -101,6 +134,7 @@ main(void)
         cmocka_unit_test(test_format_and_levels),
         cmocka_unit_test(test_foreign_journal_stream_is_ignored),
         cmocka_unit_test(test_level_names),
+        cmocka_unit_test(test_escape),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include "spool.h"
 #include "util.h"
 
+#include <pwd.h>
 #include <stdbool.h>
 #include <sys/time.h>
 #include <uv.h>
@@ -867,6 +868,201 @@ test_stop_twice_is_harmless(void **state)
     finish(fx);
 }
 
+/* ---- Trust (SPEC section 2) ---- */
+
+/* stderr, where the records go, into a file while a test looks at them. */
+struct capture {
+    char *path;
+    int saved;
+};
+
+static void
+capture_begin(struct fx *fx, struct capture *c)
+{
+    int fd;
+
+    c->path = xasprintf("%s.log", fx->dir);
+    fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    unsetenv("JOURNAL_STREAM");
+    log_init();
+    fflush(stderr);
+    c->saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+/* What was logged since capture_begin (malloc'd); capturing goes on. */
+static char *
+captured(struct capture *c)
+{
+    char *data = NULL;
+
+    fflush(stderr);
+    assert_int_equal(read_file(c->path, &data, NULL), 0);
+    return data;
+}
+
+static void
+capture_end(struct capture *c)
+{
+    fflush(stderr);
+    dup2(c->saved, STDERR_FILENO);
+    close(c->saved);
+    unlink(c->path);
+    free(c->path);
+}
+
+/* How a refusal names our own files' owner. */
+static char *
+untrusted(const char *mode)
+{
+    struct passwd *pw = getpwuid(geteuid());
+
+    return xasprintf("owned by uid %u%s%s%s with mode %s; it must be owned by root%s and not "
+                     "writable by group or others",
+                     (unsigned) geteuid(), pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "",
+                     mode, geteuid() ? " or by vmirsd's user" : "");
+}
+
+static void
+put_mode(struct fx *fx, const char *name, const char *content, mode_t mode)
+{
+    cleanup_free char *path = at(fx, name);
+
+    put(fx, name, content);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Files anyone but root and vmirsd could have written, and files that are
+ * not regular, are skipped with an error naming the file, its owner and
+ * mode, once: a FIFO is never opened in a way that blocks. The good file
+ * beside them is read. Once a refused file is fixed, it is read. */
+static void
+test_untrusted_and_irregular_files_are_skipped(void **state)
+{
+    struct fx *fx = *state;
+    struct capture cap;
+    cleanup_free char *outside = xasprintf("%s.outside.yaml", fx->dir);
+    cleanup_free char *link = at(fx, "link.yaml"), *fifo = at(fx, "fifo.yaml");
+    cleanup_free char *fifolink = at(fx, "fifolink.yaml"), *dev = at(fx, "dev.yaml");
+    cleanup_free char *sub = at(fx, "sub.yaml"), *big = at(fx, "big.yaml");
+    cleanup_free char *other = at(fx, "other.yaml"), *nl = at(fx, "new\nline.yaml");
+    cleanup_free char *m666 = untrusted("0666"), *m664 = untrusted("0664");
+    cleanup_free char *want = NULL, *log = NULL, *again = NULL;
+    cleanup_free char *other_line = NULL;
+    int fd;
+
+    put(fx, "good.yaml", "G");
+    put_mode(fx, "world.yaml", "W", 0666);
+    put_mode(fx, "group.yaml", "G", 0664);
+    put_mode(fx, "new\nline.yaml", "N", 0666);
+    free(write_tmpfile("/", outside, "O"));
+    assert_int_equal(chmod(outside, 0666), 0);
+    assert_int_equal(symlink(outside, link), 0);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_int_equal(symlink(fifo, fifolink), 0);
+    assert_int_equal(symlink("/dev/null", dev), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (16 << 20) + 1), 0);
+    close(fd);
+    if (geteuid() == 0) {
+        put(fx, "other.yaml", "X");
+        assert_int_equal(chown(other, 65534, 65534), 0);
+        other_line = xasprintf("ERROR spool: skip `%s`: owned by uid 65534%s with mode 0644; it "
+                               "must be owned by root and not writable by group or others\n",
+                               other, getpwuid(65534) ? " (nobody)" : "");
+    }
+
+    capture_begin(fx, &cap);
+    start(fx, NULL);
+    expect(fx, "changed good.yaml=G", "settled", NULL);
+    log = captured(&cap);
+    want = xasprintf("ERROR spool: skip `%s`: larger than 16 MiB\n"
+                     "ERROR spool: skip `%s`: symbolic link to `/dev/null`, not a regular file (a "
+                     "character device)\n"
+                     "ERROR spool: skip `%s`: not a regular file (a FIFO)\n"
+                     "ERROR spool: skip `%s`: symbolic link to `%s`, not a regular file (a FIFO)\n"
+                     "ERROR spool: skip `%s/group.yaml`: %s\n"
+                     "ERROR spool: skip `%s`: symbolic link to `%s`, %s\n"
+                     "ERROR spool: skip `%s/new\\nline.yaml`: %s\n"
+                     "%s"
+                     "ERROR spool: skip `%s`: not a regular file (a directory)\n"
+                     "ERROR spool: skip `%s/world.yaml`: %s\n",
+                     big, dev, fifo, fifolink, fifo, fx->dir, m664, link, outside, m666, fx->dir,
+                     m666, other_line ? other_line : "", sub, fx->dir, m666);
+    assert_string_equal(log, want);
+
+    /* Another scan: the refusals are not logged again. */
+    put(fx, "good.yaml", "G2");
+    wait_settled(fx, 1);
+    expect(fx, "changed good.yaml=G2", "settled", NULL);
+    again = captured(&cap);
+    assert_string_equal(again, want);
+
+    /* Fixed, it is read; removed, a file never reported is not "removed". */
+    {
+        cleanup_free char *world = at(fx, "world.yaml");
+
+        assert_int_equal(chmod(world, 0644), 0);
+        put(fx, "good.yaml", "G3");
+    }
+    wait_settled(fx, 1);
+    expect(fx, "changed good.yaml=G3", "changed world.yaml=W", "settled", NULL);
+    assert_int_equal(unlink(fifo), 0);
+    assert_int_equal(unlink(nl), 0);
+    wait_settled(fx, 1);
+    expect(fx, "settled", NULL);
+    capture_end(&cap);
+    unlink(outside);
+    finish(fx);
+}
+
+/* A spool directory others may write is not read: at start that is an
+ * error; later, what it held stays in force until it is fixed. */
+static void
+test_untrusted_directory(void **state)
+{
+    struct fx *fx = *state;
+    struct capture cap;
+    struct vmirs_err *err = NULL;
+    struct spool *s = NULL;
+    cleanup_free char *m777 = untrusted("0777"), *m757 = untrusted("0757");
+    cleanup_free char *want = NULL, *log = NULL;
+
+    put(fx, "a.yaml", "A");
+    assert_int_equal(chmod(fx->dir, 0777), 0);
+    assert_int_equal(spool_start(&fx->loop, fx->dir, DEBOUNCE_MS, &ops, fx, &s, &err), -1);
+    assert_null(s);
+    want = xasprintf("spool directory `%s` is %s", fx->dir, m777);
+    assert_string_equal(err->msg, want);
+    err_free(&err);
+    expect(fx, NULL);
+
+    assert_int_equal(chmod(fx->dir, 0755), 0);
+    start(fx, NULL);
+    expect(fx, "changed a.yaml=A", "settled", NULL);
+    capture_begin(fx, &cap);
+    assert_int_equal(chmod(fx->dir, 0757), 0);
+    put(fx, "a.yaml", "A2");
+    put(fx, "b.yaml", "B");
+    spool_rescan(fx->s);
+    expect(fx, NULL);
+    free(want);
+    want = xasprintf("ERROR spool: not reading spool directory `%s`: %s (checking again every "
+                     "second)\n",
+                     fx->dir, m757);
+    log = captured(&cap);
+    assert_string_equal(log, want);
+    assert_int_equal(chmod(fx->dir, 0755), 0);
+    wait_settled(fx, 1);
+    expect(fx, "changed a.yaml=A2", "changed b.yaml=B", "settled", NULL);
+    capture_end(&cap);
+    finish(fx);
+}
+
 int
 main(void)
 {
@@ -893,6 +1089,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stop_from_a_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rescan_from_a_callback_runs_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_twice_is_harmless, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_and_irregular_files_are_skipped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_directory, setup, teardown),
     };
 
     /* The warnings of the unreadable-file and lost-directory tests are

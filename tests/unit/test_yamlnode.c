@@ -293,30 +293,249 @@ test_multi_document_and_json(void **state)
     done(&r, out);
 }
 
+/* Aliases within Kubernetes' share still multiply the nodes a walk
+ * visits: one item with a 2500-item list, aliased 99 times, is 99 %
+ * aliases, which the composer allows; the walk stops at its own budget,
+ * once, with a message. */
 static void
 test_alias_budget(void **state)
 {
-    /* One mapping with a 1000-item list, aliased 1000 times: a million
-     * nodes from a few kilobytes. The walk must stop, once, with a message. */
     struct result r = {0};
     size_t cap = 64 * 1024, n = 0;
     char *text = malloc(cap);
     char *out;
 
     n += (size_t) snprintf(text + n, cap - n, "list: [&i {name: x, tags: [");
-    for (int i = 0; i < 1000; i++)
+    for (int i = 0; i < 2500; i++)
         n += (size_t) snprintf(text + n, cap - n, "%sx", i ? ", " : "");
     n += (size_t) snprintf(text + n, cap - n, "]}");
-    for (int i = 0; i < 999; i++)
+    for (int i = 0; i < 99; i++)
         n += (size_t) snprintf(text + n, cap - n, ", *i");
     snprintf(text + n, cap - n, "]\n");
     out = run(text, &r);
+    assert_int_equal(r.docs, 1);
     assert_int_equal(r.diags.errors, 1);
-    assert_non_null(strstr(out, "error: list[199].tags"));
-    assert_non_null(
-        strstr(out, ": document too large: more than 200000 nodes after expanding aliases\n"));
+    assert_non_null(strstr(out, "error: list[79].tags[2257]: document too large: more than "
+                                "200000 nodes after expanding aliases\n"));
     free(text);
     done(&r, out);
+}
+
+/* The "billion laughs" of nine levels of nine aliases each (1.6 KB, 387
+ * million nodes expanded) under a list: refused while it is composed, at
+ * the alias that makes the aliases' share too large, as Kubernetes'
+ * reader refuses "excessive aliasing"; nothing is expanded to find out. */
+static void
+test_alias_bomb(void **state)
+{
+    struct result r = {0};
+    char text[4096];
+    size_t n = 0;
+    char *out;
+
+    n += (size_t) snprintf(text + n, sizeof(text) - n,
+                           "list:\n- &a0 {name: lol, tags: [lol, lol, lol, lol, lol, lol]}\n");
+    for (int level = 1; level <= 9; level++) {
+        n += (size_t) snprintf(text + n, sizeof(text) - n, "- &a%d [", level);
+        for (int i = 0; i < 9; i++)
+            n += (size_t) snprintf(text + n, sizeof(text) - n, "%s*a%d", i ? ", " : "", level - 1);
+        n += (size_t) snprintf(text + n, sizeof(text) - n, "]\n");
+    }
+    out = run(text, &r);
+    assert_int_equal(r.docs, -1);
+    assert_string_equal(out, "t.yaml:5:18: error: invalid YAML: document contains excessive "
+                             "aliasing (alias \"a2\" expands to 991 nodes)\n");
+    done(&r, out);
+}
+
+/* A few aliases, as people write them, are not affected. */
+static void
+test_aliases_in_moderation(void **state)
+{
+    struct result r = {0};
+    char *out = run("in: &inner {name: a, port: 80, tags: &tags [x, z]}\n"
+                    "ptr: *inner\n"
+                    "list: [*inner, {name: b, tags: *tags}]\n"
+                    "words: *tags\n",
+                    &r);
+
+    assert_string_equal(out, "");
+    assert_int_equal(r.docs, 1);
+    assert_string_equal(r.t.ptr->name, "a");
+    assert_int_equal(r.t.list.n, 2);
+    assert_string_equal(r.t.list.v[1].tags.v[1], "z");
+    assert_string_equal(r.t.words.v[0], "x");
+    done(&r, out);
+}
+
+/* libyaml's loader let an alias name the collection it is in: a cycle
+ * every walk would follow. Undefined and duplicate anchors stay errors,
+ * each at its position. */
+static void
+test_alias_errors(void **state)
+{
+    struct result r = {0};
+    char *out = run("name: a\nlist: &l [{name: b}, *l]\n", &r);
+
+    assert_int_equal(r.docs, -1);
+    assert_string_equal(out,
+                        "t.yaml:2:22: error: invalid YAML: anchor \"l\" value contains itself\n");
+    done(&r, out);
+
+    memset(&r, 0, sizeof(r));
+    out = run("in: &m {name: a, ptr: {name: *m}}\n", &r);
+    assert_string_equal(out,
+                        "t.yaml:1:30: error: invalid YAML: anchor \"m\" value contains itself\n");
+    done(&r, out);
+
+    memset(&r, 0, sizeof(r));
+    out = run("name: *nope\n", &r);
+    assert_string_equal(out, "t.yaml:1:7: error: invalid YAML: found undefined alias \"nope\"\n");
+    done(&r, out);
+
+    memset(&r, 0, sizeof(r));
+    out = run("name: &a x\nwords: [&a y]\n", &r);
+    assert_string_equal(out, "t.yaml:2:9: error: invalid YAML: found duplicate anchor \"a\"; "
+                             "first occurrence at line 1, column 7\n");
+    done(&r, out);
+
+    /* Anchors belong to their document. */
+    memset(&r, 0, sizeof(r));
+    out = run("name: &a x\n---\nname: *a\n", &r);
+    assert_string_equal(out, "t.yaml:3:7: error: invalid YAML: found undefined alias \"a\"\n");
+    done(&r, out);
+}
+
+/* text of depth levels of "[" (flow) or "- " (block) under "words". */
+static char *
+nested(size_t depth, bool flow)
+{
+    size_t len = 2 * depth + 16;
+    char *text = malloc(len), *p = text;
+
+    p += sprintf(p, "words: ");
+    for (size_t i = 0; i < depth; i++)
+        p += sprintf(p, "%s", flow ? "[" : (i ? "- " : "\n- "));
+    if (flow)
+        for (size_t i = 0; i < depth; i++)
+            *p++ = ']';
+    else
+        *p++ = 'x';
+    *p++ = '\n';
+    *p = '\0';
+    return text;
+}
+
+/* 1000 levels are composed (the schema refuses them as it would two);
+ * the 1001st is refused where it starts, flow or block. */
+static void
+test_nesting_limit(void **state)
+{
+    struct result r = {0};
+    char *text = nested(999, true), *out = run(text, &r);
+
+    assert_int_equal(r.docs, 1);
+    assert_string_equal(out, "t.yaml:1:9: error: words[0]: Invalid type: expected string, got "
+                             "array\n");
+    done(&r, out);
+    free(text);
+
+    memset(&r, 0, sizeof(r));
+    text = nested(1000, true);
+    out = run(text, &r);
+    assert_int_equal(r.docs, -1);
+    assert_string_equal(out,
+                        "t.yaml:1:1007: error: invalid YAML: nesting deeper than 1000 levels\n");
+    done(&r, out);
+    free(text);
+
+    memset(&r, 0, sizeof(r));
+    text = nested(1000, false);
+    out = run(text, &r);
+    assert_int_equal(r.docs, -1);
+    assert_string_equal(out,
+                        "t.yaml:2:1999: error: invalid YAML: nesting deeper than 1000 levels\n");
+    done(&r, out);
+    free(text);
+}
+
+static void
+no_doc(struct yctx *c, yaml_node_t *root, void *opaque)
+{
+    (void) c;
+    (void) root;
+    (void) opaque;
+}
+
+/* Refusing 100,000 levels of "[" (200 KB) against composing a flat list
+ * of the same size: libyaml's scanner is quadratic in flow depth, and
+ * loading the document took 18 s here. */
+static double
+deep_cost(size_t n, void *opaque, double *floor)
+{
+    cleanup_free char *deep = nested(n, true);
+    cleanup_free char *flat = malloc(2 * n + 16);
+    struct diag_list diags = {0};
+    char *p = flat;
+    double t0;
+
+    (void) opaque;
+    p += sprintf(p, "words: [");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%sa", i ? "," : "");
+    sprintf(p, "]\n");
+    t0 = monotonic_seconds();
+    assert_int_equal(ystream_load("flat.yaml", flat, strlen(flat), &diags, no_doc, NULL), 1);
+    *floor = monotonic_seconds() - t0;
+    assert_int_equal(diags.n, 0);
+    t0 = monotonic_seconds();
+    assert_int_equal(ystream_load("deep.yaml", deep, strlen(deep), &diags, no_doc, NULL), -1);
+    t0 = monotonic_seconds() - t0;
+    assert_int_equal(diags.errors, 1);
+    diag_list_clear(&diags);
+    return t0;
+}
+
+static void
+test_deep_nesting_is_refused_fast(void **state)
+{
+    assert_below_floor(deep_cost, 100000, NULL);
+}
+
+/* A mapping of n distinct keys (a ConfigMap's data, labels) walked
+ * against composing it: duplicate keys were found by comparing each key
+ * with every one before it. */
+static double
+wide_map_cost(size_t n, void *opaque, double *floor)
+{
+    struct result r = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    double t0;
+
+    (void) opaque;
+    fprintf(f, "labels:\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  k%zu: v\n", i);
+    fclose(f);
+    t0 = monotonic_seconds();
+    assert_int_equal(ystream_load("t.yaml", text, len, &r.diags, no_doc, NULL), 1);
+    *floor = monotonic_seconds() - t0;
+    t0 = monotonic_seconds();
+    assert_int_equal(ystream_load("t.yaml", text, len, &r.diags, on_doc, &r), 1);
+    t0 = monotonic_seconds() - t0 - *floor;
+    assert_int_equal(r.diags.n, 0);
+    assert_int_equal(r.t.labels.n, n);
+    free(text);
+    done(&r, NULL);
+    return t0;
+}
+
+static void
+test_wide_mapping_is_linear(void **state)
+{
+    assert_below_floor(wide_map_cost, 16000, NULL);
 }
 
 int
@@ -334,6 +553,12 @@ main(void)
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_multi_document_and_json),
         cmocka_unit_test(test_alias_budget),
+        cmocka_unit_test(test_alias_bomb),
+        cmocka_unit_test(test_aliases_in_moderation),
+        cmocka_unit_test(test_alias_errors),
+        cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_deep_nesting_is_refused_fast),
+        cmocka_unit_test(test_wide_mapping_is_linear),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
