@@ -1629,9 +1629,14 @@ rs_conditions(struct controller *c, struct rs *s)
         for (size_t i = 0; i < f->problem.n && !d; i++)
             if (f->problem.v[i].severity == DIAG_ERROR)
                 d = &f->problem.v[i];
-        invalid_msg = d ? xasprintf("%s:%u:%u: %s; the last good content stays in force", d->file,
-                                    d->line, d->col, d->msg)
-                        : xasprintf("%s has errors; its last good content stays in force", f->path);
+        /* Escaped: a file name or message with a newline must not forge a
+         * record in the log or in `vmirsctl events`. */
+        cleanup_free char *file = log_escape_name(d ? d->file : f->path);
+        cleanup_free char *msg = d ? log_escape_text(d->msg) : NULL;
+
+        invalid_msg = d ? xasprintf("%s:%u:%u: %s; the last good content stays in force", file,
+                                    d->line, d->col, msg)
+                        : xasprintf("%s has errors; its last good content stays in force", file);
     }
     if (invalid != s->invalid_seen) {
         if (invalid)

@@ -1,6 +1,7 @@
 /* The spool directory: watches it (inotify through libuv), debounces bursts
  * of events into one scan, and reports which manifest files appeared,
- * changed or went away. Knows nothing about YAML. Loop thread only. */
+ * changed or went away. Knows nothing about YAML. Called on the loop
+ * thread only; each scan's reads and hashes run on a libuv worker thread. */
 #ifndef VMIRS_SPOOL_H
 #define VMIRS_SPOOL_H
 

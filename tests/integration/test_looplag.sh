@@ -6,6 +6,7 @@
 # none after a drop may reach 50 ms, and the replicas stay as they were.
 . "$top_srcdir/tests/integration/lib.sh"
 PREFIX=default_it
+PRIVATE_LIBVIRTD=1
 setup
 echo "log_level = debug" >>"$T/vmirsd.conf"
 start_vmirsd
@@ -26,17 +27,17 @@ worst_since() {
 # once the small one has had its pass the daemon has done all the work
 # the file caused.
 drop() {
-    name=$1 desc=$2
+    name=$1 what=$2
     from=$(($(wc -l <"$T/vmirsd.log") + 1))
     mv "$T/$name" "$T/spool/$name"
     manifest itlagmark 0
-    wait_until "the daemon has taken in $desc" 120 sh -c \
+    wait_until "the daemon has taken in $what" 120 sh -c \
         "tail -n +$from '$T/vmirsd.log' | grep -q 'default/itlagmark: desired 0'"
     rm -f "$T/spool/itlagmark.yaml"
     w=$(worst_since "$from")
-    note "$desc: worst loop lag ${w:-under 10} ms"
-    [ -n "$w" ] && [ "$w" -ge "$LIMIT_MS" ] && fail "$desc held the loop for $w ms (limit $LIMIT_MS)"
-    kill -0 "$VMIRSD_PID" 2>/dev/null || fail "vmirsd died on $desc"
+    note "$what: worst loop lag ${w:-under 10} ms"
+    [ -n "$w" ] && [ "$w" -ge "$LIMIT_MS" ] && fail "$what held the loop for $w ms (limit $LIMIT_MS)"
+    kill -0 "$VMIRSD_PID" 2>/dev/null || fail "vmirsd died on $what"
 }
 
 # 100,000 ConfigMaps in one file.

@@ -204,6 +204,12 @@ expect(struct fx *fx, ...)
 }
 
 static bool
+stopped(void *arg)
+{
+    return ((struct fx *) arg)->stopped;
+}
+
+static bool
 settled_enough(void *arg)
 {
     struct fx *fx = arg;
@@ -240,6 +246,18 @@ start(struct fx *fx, const char *dir)
     if (spool_start(&fx->loop, dir ? dir : fx->dir, DEBOUNCE_MS, &ops, fx, &fx->s, &err) < 0)
         fail_msg("spool_start: %s", err->msg);
     assert_null(err);
+    /* The first scan's reads run on a worker: wait for its report. */
+    wait_settled(fx, 1);
+}
+
+/* spool_rescan, and the wait for its report (the reads are on a worker). */
+static void
+rescan(struct fx *fx)
+{
+    size_t before = fx->settled;
+
+    spool_rescan(fx->s);
+    wait_settled(fx, before + 1);
 }
 
 /* Stop the spool, run the loop until everything is closed, close it. */
@@ -337,7 +355,7 @@ test_initial_scan_sorted_and_filtered(void **state)
     assert_int_equal(symlink("c.yaml", link), 0);
     assert_int_equal(symlink("gone.yaml", dangling), 0);
 
-    /* The first scan is done before spool_start returns. */
+    /* The first scan, reported once its reads are done. */
     start(fx, NULL);
     expect(fx, "changed B.yaml=upper", "changed a.yml=A", "changed b.json={}", "changed c.yaml=C",
            "changed e.json=", "changed l.yaml=C", "settled", NULL);
@@ -484,6 +502,7 @@ test_paced_burst_is_one_change(void **state)
     /* A longer debounce than the other tests: the 2 ms ticks must stay well
      * inside it even under valgrind. */
     assert_int_equal(spool_start(&fx->loop, fx->dir, 300, &ops, fx, &fx->s, &err), 0);
+    wait_settled(fx, 1);
     clear(fx);
 
     p = paced_start(fx, 20, 2);
@@ -514,6 +533,7 @@ test_endless_writes_still_scanned(void **state)
     /* 20 ms debounce, a write every 5 ms for 750 ms: without the cap,
      * no scan before the writes end. */
     assert_int_equal(spool_start(&fx->loop, fx->dir, 20, &ops, fx, &fx->s, &err), 0);
+    wait_settled(fx, 1);
     clear(fx);
 
     p = paced_start(fx, 150, 5);
@@ -643,14 +663,14 @@ test_rescan_reports_only_differences(void **state)
     start(fx, NULL);
     clear(fx);
 
-    /* A rescan is synchronous and finds nothing new. */
-    spool_rescan(fx->s);
+    /* A rescan finds nothing new. */
+    rescan(fx);
     expect(fx, "settled", NULL);
 
     /* A rescan before the debounce sees the change; the debounced scan
      * that follows finds nothing more. */
     put(fx, "a.yaml", "A2");
-    spool_rescan(fx->s);
+    rescan(fx);
     expect(fx, "changed a.yaml=A2", "settled", NULL);
     wait_settled(fx, 1);
     expect(fx, "settled", NULL);
@@ -835,7 +855,8 @@ test_stop_from_a_callback(void **state)
     put(fx, "b.yaml", "B");
     put(fx, "c.yaml", "C");
     fx->stop_after_changed = 1;
-    start(fx, NULL);
+    assert_int_equal(spool_start(&fx->loop, fx->dir, DEBOUNCE_MS, &ops, fx, &fx->s, NULL), 0);
+    assert_true(run_loop_until(&fx->loop, stopped, fx, DEADLINE_MS));
     /* Nothing after the stop, not even settled. */
     expect(fx, "changed a.yaml=A", NULL);
     assert_true(fx->stopped);
