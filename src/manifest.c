@@ -405,18 +405,31 @@ kobj_hash(enum kobj_kind kind, const char *ns, const char *name)
             h = (h ^ *p) * 0x100000001b3ull;
         h = (h ^ 0xff) * 0x100000001b3ull;
     }
+    /* FNV's low bits mix poorly (a product's low bits depend only on the
+     * factors' low bits), and the table is indexed by them: names such as
+     * cm0..cm99999 clustered into long linear probes. MurmurHash3's
+     * finaliser spreads the high bits down. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 
+/* The slot of kind ns/name (hash h), or the free slot where it would go.
+ * Slots are compared by their stored hash before the strings, which live
+ * elsewhere in memory: at 100,000 objects the string compares' cache
+ * misses were most of the index's cost. */
 static size_t
-kobj_index_probe(const struct kobj_index *ix, enum kobj_kind kind, const char *ns, const char *name)
+kobj_index_probe(const struct kobj_index *ix, uint64_t h, enum kobj_kind kind, const char *ns,
+                 const char *name)
 {
-    size_t mask = ix->cap - 1, i = (size_t) kobj_hash(kind, ns, name) & mask;
+    size_t mask = ix->cap - 1, i = (size_t) h & mask;
 
     for (;; i = (i + 1) & mask) {
-        const struct kobj *o = ix->slots[i].obj;
+        const struct kobj_slot *sl = &ix->slots[i];
 
-        if (!o || (o->kind == kind && streq0(o->namespace, ns) && strcmp(o->name, name) == 0))
+        if (!sl->obj || (sl->hash == h && sl->obj->kind == kind && streq0(sl->obj->namespace, ns) &&
+                         strcmp(sl->obj->name, name) == 0))
             return i;
     }
 }
@@ -428,7 +441,7 @@ kobj_index_find(const struct kobj_index *ix, enum kobj_kind kind, const char *ns
 
     if (!name || !ix->n)
         return NULL;
-    i = kobj_index_probe(ix, kind, ns, name);
+    i = kobj_index_probe(ix, kobj_hash(kind, ns, name), kind, ns, name);
     return ix->slots[i].obj ? &ix->slots[i] : NULL;
 }
 
@@ -436,28 +449,34 @@ const struct kobj_slot *
 kobj_index_add(struct kobj_index *ix, const struct kobj *o, size_t value)
 {
     size_t i;
+    uint64_t h;
 
     if (!o->name)
         return NULL;
     /* Keep the load under one half: probes stay short. */
     if (2 * (ix->n + 1) > ix->cap) {
-        struct kobj_index bigger = {xcalloc(ix->cap ? 2 * ix->cap : 64, sizeof(struct kobj_slot)),
-                                    ix->cap ? 2 * ix->cap : 64, ix->n};
+        size_t cap = ix->cap ? 2 * ix->cap : 64;
+        struct kobj_slot *slots = xcalloc(cap, sizeof(*slots));
 
+        /* Every object is distinct: the first free slot of its hash. */
         for (size_t j = 0; j < ix->cap; j++) {
-            const struct kobj *e = ix->slots[j].obj;
+            size_t k;
 
-            if (e)
-                bigger.slots[kobj_index_probe(&bigger, e->kind, e->namespace, e->name)] =
-                    ix->slots[j];
+            if (!ix->slots[j].obj)
+                continue;
+            for (k = (size_t) ix->slots[j].hash & (cap - 1); slots[k].obj; k = (k + 1) & (cap - 1))
+                ;
+            slots[k] = ix->slots[j];
         }
         free(ix->slots);
-        *ix = bigger;
+        ix->slots = slots;
+        ix->cap = cap;
     }
-    i = kobj_index_probe(ix, o->kind, o->namespace, o->name);
+    h = kobj_hash(o->kind, o->namespace, o->name);
+    i = kobj_index_probe(ix, h, o->kind, o->namespace, o->name);
     if (ix->slots[i].obj)
         return &ix->slots[i];
-    ix->slots[i] = (struct kobj_slot){o, value};
+    ix->slots[i] = (struct kobj_slot){o, value, h};
     ix->n++;
     return NULL;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "diag.h"
@@ -81,6 +82,7 @@ void manifest_file_free(struct manifest_file *f);
 struct kobj_slot {
     const struct kobj *obj;
     size_t value;
+    uint64_t hash; /* of obj's kind, namespace and name: most probes end on it */
 };
 
 struct kobj_index {
