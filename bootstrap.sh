@@ -34,7 +34,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
  qemu-system-x86 qemu-utils ovmf libxml2-utils sqlite3 valgrind
  dosfstools mtools syslinux syslinux-common kmod cpio xorriso man-db groff-base
- clang-format clang libclang-rt-14-dev curl systemd"
+ clang-format clang libclang-rt-14-dev curl systemd strace"
 
 missing=""
 for p in $PACKAGES; do
