@@ -56,7 +56,7 @@ ctl events e2eweb | awk 'NR > 1 {$1 = ""; sub(/^ /, ""); print}' >"$T/events.bef
 [ -s "$T/events.before" ] || fail "events without the daemon: $(ctl events e2eweb 2>&1)"
 "$VMIRSD" -c "$T/vmirsd.conf" >>"$T/vmirsd.log" 2>&1 &
 PID=$!
-wait_until "the restarted daemon has listed the domains" 60 grep -q "resynchronising" "$T/vmirsd.log"
+wait_until "the restarted daemon has connected" 60 sh -c "[ \$(grep -c 'connected to' '$T/vmirsd.log') -ge 2 ]"
 # Ready replicas stay Ready over the restart: their probes resume from
 # what the database says instead of starting over from not Ready.
 for i in 1 2 3 4 5 6 7 8 9 10; do
