@@ -125,6 +125,11 @@ CONF
 test)
     say "unit and command-line tests: make check"
     make -j"$(nproc)" check || { cat test-suite.log 2>/dev/null; exit 1; }
+    # A skipped test is not a pass: name every one, loudly.
+    if grep -hs '^SKIP:' tests/unit/*.log tests/cli/*.log >skipped.log; then
+        say "WARNING: $(wc -l <skipped.log) test(s) SKIPPED:"
+        cat skipped.log
+    fi
     say "integration: vmirsd against libvirtd's mock hypervisor: make check-integration"
     make check-integration
     say "end to end on QEMU: the test guest (make images), --render, replicas and probes: make check-e2e"
