@@ -142,9 +142,10 @@ image_resolve(const char *image_dir, const char *cache_dir, const char *ref,
         return err_wrap(err, "image \"%s\" in %s: invalid reference", ref, image_dir);
     nref = image_ref_string(&want);
     /* Pulling plugs in here (a later issue: skopeo copy from a registry
-     * into image_dir): when image_find finds nothing and the pull policy
-     * allows, pull want into image_dir and look again, so that a pulled
-     * image is verified, cached and reported exactly as a local one. */
+     * into image_dir, in a file of its own): when image_find finds nothing
+     * and the pull policy allows, pull want into image_dir and look again,
+     * so that a pulled image is verified, cached and reported exactly as a
+     * local one. */
     r = image_find(image_dir, &want, nref, &src, err);
     image_ref_clear(&want);
     if (r < 0)

@@ -1,6 +1,7 @@
 /* docker-archive tars (docker save, skopeo docker-archive:): find a
  * reference in manifest.json's RepoTags and read the config's layers,
- * members reached through the links docker save writes. */
+ * members reached through the links docker save writes. Runs on a
+ * worker thread (image_resolve). */
 #include "config.h"
 
 #include "image_int.h"
@@ -13,8 +14,6 @@
 
 /* docker save links a layer shared by several images to its first copy. */
 #define IMAGE_MEMBER_LINK_MAX 8
-
-/* ---- docker-archive tars ---- */
 
 /* Open the archive and position it on member's data, following links
  * between members as docker save writes for a layer shared by two images. */

@@ -1,5 +1,6 @@
 /* JSON an image brings (index.json, manifests, manifest.json, configs):
- * a trust boundary, so every field is checked before use. */
+ * a trust boundary, so every field is checked before use. Runs on a
+ * worker thread (image_resolve). */
 #include "config.h"
 
 #include "image_int.h"
@@ -11,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* ---- JSON from the image (a trust boundary: every field is checked) ---- */
 
 json_t *
 image_json_parse(const char *data, size_t len, const char *what, struct vmirs_err **err)

@@ -1,6 +1,7 @@
 /* OCI image layouts: find a reference in index.json (ref.name
  * annotations), pick this host's platform from an image index, and
- * read the manifest's layers, each blob checked against its descriptor. */
+ * read the manifest's layers, each blob checked against its descriptor.
+ * Runs on a worker thread (image_resolve). */
 #include "config.h"
 
 #include "image_int.h"

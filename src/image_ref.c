@@ -1,6 +1,7 @@
 /* Image references: docker's grammar, normalised as its
  * ParseNormalizedNamed + TagNameOnly do ("cirros" ->
- * "docker.io/library/cirros:latest"). Pure string work. */
+ * "docker.io/library/cirros:latest"). Pure string work; runs on a
+ * worker thread (image_resolve). */
 #include "config.h"
 
 #include "image_int.h"

@@ -1,6 +1,7 @@
 /* Paths written in an image, and its layers merged as a container
  * runtime would stack them: whiteouts, opaque directories, hard links
- * and symlinks resolved inside the image root, then the disk picked. */
+ * and symlinks resolved inside the image root, then the disk picked.
+ * Runs on a worker thread (image_resolve). */
 #include "config.h"
 
 #include "image_int.h"
