@@ -7,9 +7,10 @@
 FUZZ_OUT ?= $(builddir)/tests/fuzz/build
 TARGETS = manifest conf dommeta oci
 
-# What the targets need of libvmirs; image.c is included by fuzz_oci.c.
+# What the targets need of libvmirs.
 SOURCES = err util base64 diag log quantity kvalid selector conf yamlnode model \
-	vmi_parse vmirs_parse kobj_parse manifest validate dommeta
+	vmi_parse vmirs_parse kobj_parse manifest validate dommeta \
+	image image_ref image_json image_blob image_oci image_archive image_view image_cache
 
 # EXTRA_CFLAGS: e.g. -DFUZZ_SKIP_EMPTY_FILES for a local fuzz_manifest run.
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -1,7 +1,7 @@
 /* libFuzzer target: the JSON an image brings (OCI index.json and blobs,
  * docker-archive manifest.json and config) and the references in it, read
- * by the same static functions image_resolve uses. This file includes
- * image.c to reach them; the fuzz build does not link image.c otherwise.
+ * by the same functions image_resolve uses, which src/image_int.h
+ * declares; fuzz.mk links the image_*.c files that hold them.
  *
  * The first byte picks the reader and the reference asked for; the rest is
  * one or two parts separated by a line "----":
@@ -13,7 +13,17 @@
  *   5  a docker-archive tar as it is, searched for manifest.json
  * Blobs are stored under their real digest, so seeds reach the end of
  * each reader; the files live in a temporary directory on /dev/shm. */
-#include "../../src/image.c"
+#include "config.h"
+
+#include "image_int.h"
+
+#include "err.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ftw.h>
 #include <stdio.h>
