@@ -82,8 +82,11 @@ assert_below_floor(double (*run)(size_t n, void *opaque, double *floor), size_t 
         best = t < best ? t : best;
         best_floor = floor < best_floor ? floor : best_floor;
     }
-    if (!(best < best_floor))
-        fail_msg("%zu items: %.4f s, more than the %.4f s of parsing them: not linear", n, best,
+    /* Three times the parse: the quadratic code this guards against took
+     * 20 to 200 times it at these sizes, and a loaded machine (make -j2
+     * beside other work) puts a linear one near the parse's own cost. */
+    if (!(best < 3 * best_floor))
+        fail_msg("%zu items: %.4f s, more than 3 x the %.4f s of parsing them: not linear", n, best,
                  best_floor);
 }
 
