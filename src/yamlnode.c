@@ -389,37 +389,6 @@ ywarning_path(struct yctx *c, const yaml_node_t *at, const char *const *steps, c
     va_end(ap);
 }
 
-/* Levenshtein distance, capped: only small distances matter for hints. */
-static unsigned
-edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned row[64];
-
-    if (la >= ARRAY_SIZE(row) || lb >= ARRAY_SIZE(row))
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (unsigned) j;
-    for (size_t i = 1; i <= la; i++) {
-        unsigned prev = row[0];
-
-        row[0] = (unsigned) i;
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned cur = row[j];
-            unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            unsigned best = prev + cost;
-
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 static bool
 field_in_api(const struct yctx *c, const struct yfield *f)
 {
@@ -439,14 +408,14 @@ static const char *
 schema_suggest(const struct yctx *c, const struct yschema *s, const char *key)
 {
     const char *best = NULL;
-    unsigned bestd = 3;
+    size_t bestd = 3;
 
     for (size_t i = 0; i < s->nfields; i++) {
-        unsigned d;
+        size_t d;
 
         if (!field_in_api(c, &s->fields[i]))
             continue;
-        d = edit_distance(key, s->fields[i].key);
+        d = str_edit_distance(key, s->fields[i].key, bestd);
         if (d < bestd) {
             bestd = d;
             best = s->fields[i].key;
