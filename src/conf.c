@@ -232,47 +232,15 @@ conf_defaults(struct vmirs_conf *c)
     conf_derive_dir(&c->claim_dir, c->state_dir, "claims");
 }
 
-/* Levenshtein distance, for "did you mean"; both strings are short. */
-static size_t
-conf_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    cleanup_free size_t *row = xcalloc(lb + 1, sizeof(*row));
-
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static const char *
 conf_suggest(const char *key)
 {
     const char *best = NULL;
-    size_t best_d = 3, n = strlen(key);
+    size_t best_d = 3;
 
     for (size_t i = 0; i < CONF_NKEYS; i++) {
-        size_t kl = strlen(conf_keys[i].name), d;
+        size_t d = str_edit_distance(key, conf_keys[i].name, best_d);
 
-        /* The distance is at least the difference in length. */
-        if (n > kl + 2 || kl > n + 2)
-            continue;
-        d = conf_distance(key, conf_keys[i].name);
         if (d < best_d) {
             best_d = d;
             best = conf_keys[i].name;

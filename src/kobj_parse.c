@@ -82,6 +82,8 @@ check_disjoint(struct yctx *c, yaml_node_t *root, const char *a, const struct la
         if (!labels_get(la, lb->v[i].key))
             continue;
         ymap_get(c, mb, lb->v[i].key, &kn);
+        /* By hand, not yerror_path(): the key is the document's own and a
+         * step such as "#3" would read as an index. */
         saved = ypath_push_key(c, b);
         ypath_push_key(c, lb->v[i].key);
         yerror(c, kn ? kn : mb, "Invalid value: \"%s\": duplicate of key present in %s",
@@ -96,12 +98,8 @@ require_name(struct yctx *c, yaml_node_t *root, struct objmeta *m)
     yaml_node_t *md = ymap_get(c, root, "metadata", NULL);
 
     /* Without metadata at all, the walker has said so already. */
-    if (!m->name && md) {
-        size_t saved = ypath_push_key(c, "metadata");
-
-        yerror(c, md, "Required value: name is required");
-        ypath_pop(c, saved);
-    }
+    if (!m->name && md)
+        yerror_at(c, root, YPATH("metadata"), "Required value: name is required");
     if (!m->namespace)
         m->namespace = xstrdup("default");
 }
@@ -191,21 +189,14 @@ service_port_check(struct yctx *c, yaml_node_t *map, void *obj)
     struct service_port *p = obj;
     yaml_node_t *tp = ymap_get(c, map, "targetPort", NULL);
 
-    if (p->protocol && strcmp(p->protocol, "TCP") != 0) {
-        size_t saved = ypath_push_key(c, "protocol");
-
-        ywarning(c, ymap_get(c, map, "protocol", NULL),
-                 "only TCP is proxied by vmirsd: this port is ignored");
-        ypath_pop(c, saved);
-    }
+    if (p->protocol && strcmp(p->protocol, "TCP") != 0)
+        ywarning_at(c, map, YPATH("protocol"),
+                    "only TCP is proxied by vmirsd: this port is ignored");
     if (p->target_port.set && !p->target_port.is_str &&
-        (p->target_port.i < 1 || p->target_port.i > 65535)) {
-        size_t saved = ypath_push_key(c, "targetPort");
-
-        yerror(c, tp, "Invalid value: %lld: must be between 1 and 65535, inclusive",
-               (long long) p->target_port.i);
-        ypath_pop(c, saved);
-    }
+        (p->target_port.i < 1 || p->target_port.i > 65535))
+        yerror_path(c, tp, YPATH("targetPort"),
+                    "Invalid value: %lld: must be between 1 and 65535, inclusive",
+                    (long long) p->target_port.i);
 }
 
 static void
@@ -219,12 +210,9 @@ service_protocol_check(struct yctx *c, yaml_node_t *map, void *obj)
         for (int i = 0; service_protocols[i]; i++)
             ok = ok || strcmp(service_protocols[i], p->protocol) == 0;
         if (!ok) {
-            size_t saved = ypath_push_key(c, "protocol");
-
-            yerror(c, ymap_get(c, map, "protocol", NULL),
-                   "Unsupported value: \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
-                   p->protocol);
-            ypath_pop(c, saved);
+            yerror_at(c, map, YPATH("protocol"),
+                      "Unsupported value: \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+                      p->protocol);
             return;
         }
     }
@@ -251,48 +239,35 @@ service_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
     if (s->cluster_ip && *s->cluster_ip && strcmp(s->cluster_ip, "None") != 0) {
         struct in_addr a;
 
-        if (inet_pton(AF_INET, s->cluster_ip, &a) != 1) {
-            size_t saved = ypath_push_key(c, "clusterIP");
-
-            yerror(c, ymap_get(c, map, "clusterIP", NULL),
-                   "Invalid value: \"%s\": must be a valid IPv4 address, (e.g. 10.9.8.7), \"None\" "
-                   "or empty",
-                   s->cluster_ip);
-            ypath_pop(c, saved);
-        }
+        if (inet_pton(AF_INET, s->cluster_ip, &a) != 1)
+            yerror_at(
+                c, map, YPATH("clusterIP"),
+                "Invalid value: \"%s\": must be a valid IPv4 address, (e.g. 10.9.8.7), \"None\" "
+                "or empty",
+                s->cluster_ip);
     }
-    if (s->type && strcmp(s->type, "ClusterIP") != 0) {
-        size_t saved = ypath_push_key(c, "type");
-
-        ywarning(c, ymap_get(c, map, "type", NULL),
-                 "vmirsd serves every Service as ClusterIP on the host; type \"%s\" is treated as "
-                 "ClusterIP",
-                 s->type);
-        ypath_pop(c, saved);
-    }
+    if (s->type && strcmp(s->type, "ClusterIP") != 0)
+        ywarning_at(
+            c, map, YPATH("type"),
+            "vmirsd serves every Service as ClusterIP on the host; type \"%s\" is treated as "
+            "ClusterIP",
+            s->type);
     for (size_t i = 0; i < s->ports.n && s->ports.n > 1; i++) {
         yaml_node_t *el = ynode(c, ports->data.sequence.items.start[i]);
-        size_t saved;
+        char idx[32];
 
-        saved = ypath_push_key(c, "ports");
-        ypath_push_index(c, i);
-        if (!s->ports.v[i].name) {
-            ypath_push_key(c, "name");
-            yerror(c, el,
-                   "Required value: every port needs a name when a Service has several ports");
-        }
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        /* At the port: it has no name node to point at. */
+        if (!s->ports.v[i].name)
+            yerror_path(c, el, YPATH("ports", idx, "name"),
+                        "Required value: every port needs a name when a Service has several ports");
         for (size_t j = 0; j < i; j++) {
             if (s->ports.v[i].name && streq0(s->ports.v[i].name, s->ports.v[j].name)) {
-                ypath_pop(c, saved);
-                saved = ypath_push_key(c, "ports");
-                ypath_push_index(c, i);
-                ypath_push_key(c, "name");
-                yerror(c, ymap_get(c, el, "name", NULL), "Duplicate value: \"%s\"",
-                       s->ports.v[i].name);
+                yerror_at(c, map, YPATH("ports", idx, "name"), "Duplicate value: \"%s\"",
+                          s->ports.v[i].name);
                 break;
             }
         }
-        ypath_pop(c, saved);
     }
 }
 
@@ -307,13 +282,11 @@ service_type_check(struct yctx *c, yaml_node_t *map, void *obj)
         for (int i = 0; service_types[i]; i++)
             ok = ok || strcmp(service_types[i], s->type) == 0;
         if (!ok) {
-            size_t saved = ypath_push_key(c, "type");
-
-            yerror(c, ymap_get(c, map, "type", NULL),
-                   "Unsupported value: \"%s\": supported values: \"ClusterIP\", \"ExternalName\", "
-                   "\"LoadBalancer\", \"NodePort\"",
-                   s->type);
-            ypath_pop(c, saved);
+            yerror_at(
+                c, map, YPATH("type"),
+                "Unsupported value: \"%s\": supported values: \"ClusterIP\", \"ExternalName\", "
+                "\"LoadBalancer\", \"NodePort\"",
+                s->type);
             return;
         }
     }

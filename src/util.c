@@ -229,6 +229,38 @@ fail:
     return -1;
 }
 
+size_t
+str_edit_distance(const char *a, const char *b, size_t max)
+{
+    size_t la = strlen(a), lb = strlen(b), d;
+    cleanup_free size_t *row = NULL;
+
+    /* The distance is at least the difference in length. */
+    if ((la > lb ? la - lb : lb - la) >= max)
+        return max;
+    row = xcalloc(lb + 1, sizeof(*row));
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    d = row[lb];
+    return d < max ? d : max;
+}
+
 bool
 str_has_suffix(const char *s, const char *suffix)
 {

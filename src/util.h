@@ -56,6 +56,11 @@ int mkdir_parents(const char *path, unsigned mode, char **failed);
 /* The SHA-256 of data as 64 lower-case hex digits. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 
+/* The Levenshtein distance between a and b, or max when it is max or more:
+ * "did you mean" hints want only small distances, and the cap sends a long
+ * string that cannot be close away before any work. */
+size_t str_edit_distance(const char *a, const char *b, size_t max);
+
 bool str_has_suffix(const char *s, const char *suffix);
 bool streq0(const char *a, const char *b);
 

@@ -67,14 +67,9 @@ check_name_field(struct yctx *c, yaml_node_t *map, const char *key,
     yaml_node_t *v = ymap_get(c, map, key, NULL);
     cleanup_free char *why = NULL;
     const char *s = yscalar(v);
-    size_t saved;
 
-    if (!s || yscalar_is_null(v))
-        return;
-    saved = ypath_push_key(c, key);
-    if (rule(s, &why) < 0)
-        yerror(c, v, "Invalid value: \"%s\": %s", s, why);
-    ypath_pop(c, saved);
+    if (s && !yscalar_is_null(v) && rule(s, &why) < 0)
+        yerror_at(c, map, YPATH(key), "Invalid value: \"%s\": %s", s, why);
 }
 
 static void
@@ -137,14 +132,10 @@ check_serial(struct yctx *c, yaml_node_t *map, const char *value)
 
     for (size_t i = 0; i < n && ok; i++)
         ok = isalnum((unsigned char) value[i]) || strchr("_.+-", value[i]);
-    if (!ok) {
-        size_t saved = ypath_push_key(c, "serial");
-
-        yerror(c, ymap_get(c, map, "serial", NULL),
-               "Invalid value: \"%s\": must be made up of the characters [A-Za-z0-9_.+-]%s", value,
-               n > 256 ? ", at most 256 of them" : "");
-        ypath_pop(c, saved);
-    }
+    if (!ok)
+        yerror_at(c, map, YPATH("serial"),
+                  "Invalid value: \"%s\": must be made up of the characters [A-Za-z0-9_.+-]%s",
+                  value, n > 256 ? ", at most 256 of them" : "");
 }
 
 static void
@@ -163,37 +154,24 @@ disk_check(struct yctx *c, yaml_node_t *map, void *obj)
     /* KubeVirt maps a lun only onto a PersistentVolumeClaim or DataVolume
      * (vmi-create-admitter.go, validateLunDisk), and vmirsd refuses both
      * as writable shared storage: no lun can ever start here. */
-    if (d->lun) {
-        size_t saved = ypath_push_key(c, "lun");
-
-        yerror(c, ymap_get(c, map, "lun", NULL),
-               "Forbidden: a lun can only be mapped to a PersistentVolumeClaim or DataVolume "
-               "volume, which a replica set cannot use (writable shared storage); use disk or "
-               "cdrom");
-        ypath_pop(c, saved);
-    }
+    if (d->lun)
+        yerror_at(c, map, YPATH("lun"),
+                  "Forbidden: a lun can only be mapped to a PersistentVolumeClaim or DataVolume "
+                  "volume, which a replica set cannot use (writable shared storage); use disk or "
+                  "cdrom");
     if (d->cdrom && d->cdrom->bus == BUS_VIRTIO &&
-        ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", &k)) {
-        size_t saved = ypath_push_key(c, "cdrom");
-
-        ypath_push_key(c, "bus");
-        yerror(
-            c, ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", NULL),
+        ymap_get(c, ymap_get(c, map, "cdrom", NULL), "bus", &k))
+        yerror_at(
+            c, map, YPATH("cdrom", "bus"),
             "Unsupported value: \"virtio\": a cdrom cannot use the virtio bus: supported values: "
             "\"sata\", \"scsi\"");
-        ypath_pop(c, saved);
-    }
     if (d->disk && d->disk->readonly.set && d->disk->readonly.v &&
-        (d->disk->bus == BUS_UNSET || d->disk->bus == BUS_SATA)) {
-        size_t saved = ypath_push_key(c, "disk");
-
-        ypath_push_key(c, "readonly");
-        yerror(c, ymap_get(c, ymap_get(c, map, "disk", NULL), "readonly", NULL),
-               "Invalid value: true: a read-only disk cannot use the sata bus (the default): set "
-               "bus to "
-               "virtio or scsi, or use a cdrom");
-        ypath_pop(c, saved);
-    }
+        (d->disk->bus == BUS_UNSET || d->disk->bus == BUS_SATA))
+        yerror_at(
+            c, map, YPATH("disk", "readonly"),
+            "Invalid value: true: a read-only disk cannot use the sata bus (the default): set "
+            "bus to "
+            "virtio or scsi, or use a cdrom");
 }
 
 static const struct yfield port_fields[] = {
@@ -206,13 +184,9 @@ port_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct port *p = obj;
 
-    if (p->protocol && strcmp(p->protocol, "TCP") && strcmp(p->protocol, "UDP")) {
-        size_t saved = ypath_push_key(c, "protocol");
-
-        yerror(c, ymap_get(c, map, "protocol", NULL),
-               "Unsupported value: \"%s\": supported values: \"TCP\", \"UDP\"", p->protocol);
-        ypath_pop(c, saved);
-    }
+    if (p->protocol && strcmp(p->protocol, "TCP") && strcmp(p->protocol, "UDP"))
+        yerror_at(c, map, YPATH("protocol"),
+                  "Unsupported value: \"%s\": supported values: \"TCP\", \"UDP\"", p->protocol);
 }
 static const struct yschema port_schema = YSCHEMA(struct port, port_fields, NOPOS, port_check);
 
@@ -276,7 +250,6 @@ iface_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct iface *i = obj;
     int bindings = !!i->masquerade + !!i->bridge + !!i->slirp;
-    size_t saved;
 
     if (bindings > 1)
         yerror(c, map, "Invalid value: only one of masquerade, bridge and slirp may be set");
@@ -285,36 +258,26 @@ iface_check(struct yctx *c, yaml_node_t *map, void *obj)
 
         for (int j = 0; nic_models[j]; j++)
             ok = ok || strcmp(i->model, nic_models[j]) == 0;
-        if (!ok) {
-            saved = ypath_push_key(c, "model");
-            yerror(c, ymap_get(c, map, "model", NULL),
-                   "Unsupported value: \"%s\": supported values: \"virtio\", \"e1000\", "
-                   "\"e1000e\", \"igb\", "
-                   "\"ne2k_pci\", \"pcnet\", \"rtl8139\"",
-                   i->model);
-            ypath_pop(c, saved);
-        }
+        if (!ok)
+            yerror_at(c, map, YPATH("model"),
+                      "Unsupported value: \"%s\": supported values: \"virtio\", \"e1000\", "
+                      "\"e1000e\", \"igb\", "
+                      "\"ne2k_pci\", \"pcnet\", \"rtl8139\"",
+                      i->model);
     }
-    if (i->mac_address && !mac_valid(i->mac_address)) {
-        saved = ypath_push_key(c, "macAddress");
-        yerror(c, ymap_get(c, map, "macAddress", NULL),
-               "Invalid value: \"%s\": must be a MAC address such as \"02:00:00:00:00:01\"",
-               i->mac_address);
-        ypath_pop(c, saved);
-    }
+    if (i->mac_address && !mac_valid(i->mac_address))
+        yerror_at(c, map, YPATH("macAddress"),
+                  "Invalid value: \"%s\": must be a MAC address such as \"02:00:00:00:00:01\"",
+                  i->mac_address);
     for (size_t a = 0; a < i->ports.n; a++) {
         for (size_t b = 0; b < a; b++) {
             const struct port *pa = &i->ports.v[a], *pb = &i->ports.v[b];
 
             if (pa->name && pb->name && strcmp(pa->name, pb->name) == 0) {
-                yaml_node_t *seq = ymap_get(c, map, "ports", NULL);
-                yaml_node_t *el = ynode(c, seq->data.sequence.items.start[a]);
+                char idx[32];
 
-                saved = ypath_push_key(c, "ports");
-                ypath_push_index(c, a);
-                ypath_push_key(c, "name");
-                yerror(c, ymap_get(c, el, "name", NULL), "Duplicate value: \"%s\"", pa->name);
-                ypath_pop(c, saved);
+                snprintf(idx, sizeof(idx), "#%zu", a);
+                yerror_at(c, map, YPATH("ports", idx, "name"), "Duplicate value: \"%s\"", pa->name);
             }
         }
     }
@@ -429,14 +392,10 @@ machine_check(struct yctx *c, yaml_node_t *map, void *obj)
         free(m->type);
         m->type = NULL;
     }
-    if (m->type && strncmp(m->type, "q35", 3) != 0 && strncmp(m->type, "pc-q35", 6) != 0) {
-        size_t saved = ypath_push_key(c, "type");
-
-        yerror(c, ymap_get(c, map, "type", NULL),
-               "Unsupported value: \"%s\": supported values: \"q35\", \"q35*\", \"pc-q35*\"",
-               m->type);
-        ypath_pop(c, saved);
-    }
+    if (m->type && strncmp(m->type, "q35", 3) != 0 && strncmp(m->type, "pc-q35", 6) != 0)
+        yerror_at(c, map, YPATH("type"),
+                  "Unsupported value: \"%s\": supported values: \"q35\", \"q35*\", \"pc-q35*\"",
+                  m->type);
 }
 static const struct yschema machine_schema =
     YSCHEMA(struct machine, machine_fields, NOPOS, machine_check);
@@ -512,15 +471,11 @@ firmware_check(struct yctx *c, yaml_node_t *map, void *obj)
     struct firmware *f = obj;
 
     check_serial(c, map, f->serial);
-    if (f->uuid && !uuid_valid(f->uuid)) {
-        size_t saved = ypath_push_key(c, "uuid");
-
-        yerror(c, ymap_get(c, map, "uuid", NULL),
-               "Invalid value: \"%s\": must be a UUID such as "
-               "\"5d307ca9-b3ef-428c-8861-06e72d69f223\"",
-               f->uuid);
-        ypath_pop(c, saved);
-    }
+    if (f->uuid && !uuid_valid(f->uuid))
+        yerror_at(c, map, YPATH("uuid"),
+                  "Invalid value: \"%s\": must be a UUID such as "
+                  "\"5d307ca9-b3ef-428c-8861-06e72d69f223\"",
+                  f->uuid);
 }
 
 /* KubeVirt's path rule for kernelPath and initrdPath (validatePath):
@@ -531,12 +486,10 @@ check_image_path(struct yctx *c, yaml_node_t *map, const char *key, const char *
     if (!path || (path[0] == '/' && !strstr(path, "/../") && !strstr(path, "/./") &&
                   !str_has_suffix(path, "/..") && !str_has_suffix(path, "/.")))
         return;
-    size_t saved = ypath_push_key(c, key);
-
-    yerror(c, ymap_get(c, map, key, NULL),
-           "Invalid value: \"%s\": must be an absolute path to a file without relative components",
-           path);
-    ypath_pop(c, saved);
+    yerror_at(
+        c, map, YPATH(key),
+        "Invalid value: \"%s\": must be an absolute path to a file without relative components",
+        path);
 }
 
 /* vmi-create-admitter.go, validateKernelBoot: an image, and at least one
@@ -554,15 +507,11 @@ kernel_boot_container_check(struct yctx *c, yaml_node_t *map, void *obj)
     check_image_path(c, map, "initrdPath", k->initrd_path);
     /* KubeVirt accepts an initrd alone and its domain then fails to
      * start: QEMU takes -initrd only with -kernel. */
-    if (k->initrd_path && !k->kernel_path) {
-        size_t saved = ypath_push_key(c, "initrdPath");
-
-        yerror(c, ymap_get(c, map, "initrdPath", NULL),
-               "Invalid value: \"%s\": an initrd needs a kernel: set kernelPath too (QEMU loads "
-               "an initrd only with a kernel)",
-               k->initrd_path);
-        ypath_pop(c, saved);
-    }
+    if (k->initrd_path && !k->kernel_path)
+        yerror_at(c, map, YPATH("initrdPath"),
+                  "Invalid value: \"%s\": an initrd needs a kernel: set kernelPath too (QEMU loads "
+                  "an initrd only with a kernel)",
+                  k->initrd_path);
 }
 
 static const struct yfield kernel_boot_container_fields[] = {
@@ -580,13 +529,9 @@ kernel_boot_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct kernel_boot *k = obj;
 
-    if (!k->container && k->kernel_args && *k->kernel_args) {
-        size_t saved = ypath_push_key(c, "kernelArgs");
-
-        yerror(c, ymap_get(c, map, "kernelArgs", NULL),
-               "Invalid value: kernel arguments cannot be provided without an external kernel");
-        ypath_pop(c, saved);
-    }
+    if (!k->container && k->kernel_args && *k->kernel_args)
+        yerror_at(c, map, YPATH("kernelArgs"),
+                  "Invalid value: kernel arguments cannot be provided without an external kernel");
 }
 
 static const struct yfield kernel_boot_fields[] = {
@@ -715,15 +660,10 @@ container_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct container_disk_src *d = obj;
 
-    if (d->path &&
-        (d->path[0] != '/' || strstr(d->path, "/../") || str_has_suffix(d->path, "/.."))) {
-        size_t saved = ypath_push_key(c, "path");
-
-        yerror(c, ymap_get(c, map, "path", NULL),
-               "Invalid value: \"%s\": must be an absolute path inside the image without \"..\"",
-               d->path);
-        ypath_pop(c, saved);
-    }
+    if (d->path && (d->path[0] != '/' || strstr(d->path, "/../") || str_has_suffix(d->path, "/..")))
+        yerror_at(c, map, YPATH("path"),
+                  "Invalid value: \"%s\": must be an absolute path inside the image without \"..\"",
+                  d->path);
 }
 static const struct yschema container_disk_schema =
     YSCHEMA(struct container_disk_src, container_disk_fields, NOPOS, container_disk_check);
@@ -735,10 +675,7 @@ check_base64_field(struct yctx *c, yaml_node_t *map, const char *key, const char
 
     if (!value || base64_decode(value, &out, NULL) == 0)
         return;
-    size_t saved = ypath_push_key(c, key);
-
-    yerror(c, ymap_get(c, map, key, NULL), "Invalid value: not valid base64");
-    ypath_pop(c, saved);
+    yerror_at(c, map, YPATH(key), "Invalid value: not valid base64");
 }
 
 /* KubeVirt's admission limit for cloud-init user data. */
@@ -786,16 +723,12 @@ cloud_init_check(struct yctx *c, yaml_node_t *map, void *obj)
         yerror(c, map,
                "Invalid value: only one of networkData, networkDataBase64 and "
                "networkDataSecretRef may be set");
-    if (ci->user_data && strlen(ci->user_data) > CLOUD_INIT_USER_DATA_MAX) {
-        size_t saved = ypath_push_key(c, "userData");
-
-        ywarning(
-            c, ymap_get(c, map, "userData", NULL),
+    if (ci->user_data && strlen(ci->user_data) > CLOUD_INIT_USER_DATA_MAX)
+        ywarning_at(
+            c, map, YPATH("userData"),
             "%zu bytes: KubeVirt refuses user data over %d bytes, so this manifest would not carry "
             "over to a cluster",
             strlen(ci->user_data), CLOUD_INIT_USER_DATA_MAX);
-        ypath_pop(c, saved);
-    }
     check_base64_field(c, map, "userDataBase64", ci->user_data_base64);
     check_base64_field(c, map, "networkDataBase64", ci->network_data_base64);
 }
@@ -817,15 +750,11 @@ empty_disk_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct empty_disk_src *e = obj;
 
-    if (e->capacity.set && e->capacity.value < 1024 * 1024) {
-        size_t saved = ypath_push_key(c, "capacity");
-
-        yerror(
-            c, ymap_get(c, map, "capacity", NULL),
+    if (e->capacity.set && e->capacity.value < 1024 * 1024)
+        yerror_at(
+            c, map, YPATH("capacity"),
             "Invalid value: \"%s\": must be at least 1Mi (the size is rounded down to whole MiB)",
             e->capacity.text);
-        ypath_pop(c, saved);
-    }
 }
 
 static const struct yfield empty_disk_fields[] = {
@@ -845,16 +774,11 @@ pvc_ref_check(struct yctx *c, yaml_node_t *map, void *obj)
     struct pvc_ref *p = obj;
 
     /* The claim is a file name in claim_dir: no directories, no escape. */
-    if (p->claim_name && *p->claim_name &&
-        (strchr(p->claim_name, '/') || p->claim_name[0] == '.')) {
-        size_t saved = ypath_push_key(c, "claimName");
-
-        yerror(
-            c, ymap_get(c, map, "claimName", NULL),
+    if (p->claim_name && *p->claim_name && (strchr(p->claim_name, '/') || p->claim_name[0] == '.'))
+        yerror_at(
+            c, map, YPATH("claimName"),
             "Invalid value: \"%s\": must be a file name in claim_dir, without '/' or a leading '.'",
             p->claim_name);
-        ypath_pop(c, saved);
-    }
 }
 static const struct yschema pvc_ref_schema =
     YSCHEMA(struct pvc_ref, pvc_ref_fields, NOPOS, pvc_ref_check);
@@ -880,14 +804,11 @@ check_volume_label(struct yctx *c, yaml_node_t *map, const char *label)
 
     for (size_t i = 0; label && i < n && ok; i++)
         ok = label[i] >= 0x20 && label[i] < 0x7f;
-    if (!ok) {
-        size_t saved = ypath_push_key(c, "volumeLabel");
-
-        yerror(c, ymap_get(c, map, "volumeLabel", NULL),
-               "Invalid value: \"%s\": an ISO volume label is 1 to 32 printable ASCII characters",
-               label);
-        ypath_pop(c, saved);
-    }
+    if (!ok)
+        yerror_at(
+            c, map, YPATH("volumeLabel"),
+            "Invalid value: \"%s\": an ISO volume label is 1 to 32 printable ASCII characters",
+            label);
 }
 
 /* Checks across objects run after parsing: keep where the name was written. */
@@ -1045,19 +966,16 @@ static const struct yfield probe_fields[] = {
 };
 static const struct yschema probe_schema = YSCHEMA(struct probe, probe_fields, NOPOS, probe_check);
 
+/* A numeric port of the probe's handler (tcpSocket or httpGet) is a TCP
+ * port; a named one is checked against the interfaces' ports later. */
 static void
-check_probe_port(struct yctx *c, yaml_node_t *handler, const struct int_or_str *p)
+check_probe_port(struct yctx *c, yaml_node_t *probe, const char *handler,
+                 const struct int_or_str *p)
 {
-    yaml_node_t *v = ymap_get(c, handler, "port", NULL);
-    size_t saved;
-
-    if (!p->set || !v)
-        return;
-    saved = ypath_push_key(c, "port");
-    if (!p->is_str && (p->i < 1 || p->i > 65535))
-        yerror(c, v, "Invalid value: %lld: must be between 1 and 65535, inclusive",
-               (long long) p->i);
-    ypath_pop(c, saved);
+    if (p->set && !p->is_str && (p->i < 1 || p->i > 65535) &&
+        ynode_dig(c, probe, YPATH(handler, "port")))
+        yerror_at(c, probe, YPATH(handler, "port"),
+                  "Invalid value: %lld: must be between 1 and 65535, inclusive", (long long) p->i);
 }
 
 static void
@@ -1072,18 +990,10 @@ probe_check(struct yctx *c, yaml_node_t *map, void *obj)
                "guestAgentPing");
     else if (handlers > 1)
         yerror(c, map, "Forbidden: may not specify more than 1 handler type");
-    if (p->tcp_socket) {
-        size_t saved = ypath_push_key(c, "tcpSocket");
-
-        check_probe_port(c, ymap_get(c, map, "tcpSocket", NULL), &p->tcp_socket->port);
-        ypath_pop(c, saved);
-    }
-    if (p->http_get) {
-        size_t saved = ypath_push_key(c, "httpGet");
-
-        check_probe_port(c, ymap_get(c, map, "httpGet", NULL), &p->http_get->port);
-        ypath_pop(c, saved);
-    }
+    if (p->tcp_socket)
+        check_probe_port(c, map, "tcpSocket", &p->tcp_socket->port);
+    if (p->http_get)
+        check_probe_port(c, map, "httpGet", &p->http_get->port);
 }
 
 /* ---- the VMI spec and its cross-field rules ---- */
@@ -1139,52 +1049,6 @@ vmi_guest_memory(const struct vmi_spec *s)
     return 0;
 }
 
-/* Navigate from map through a NULL-terminated list of keys and sequence
- * indexes ("disks", "#3" selects item 3); NULL if any step is missing. */
-static yaml_node_t *
-ynode_dig(struct yctx *c, yaml_node_t *n, const char *const *steps)
-{
-    for (; n && *steps; steps++) {
-        if ((*steps)[0] == '#') {
-            size_t i = (size_t) atoi(*steps + 1);
-
-            if (n->type != YAML_SEQUENCE_NODE ||
-                i >= (size_t) (n->data.sequence.items.top - n->data.sequence.items.start))
-                return NULL;
-            n = ynode(c, n->data.sequence.items.start[i]);
-        } else {
-            n = ymap_get(c, n, *steps, NULL);
-        }
-    }
-    return n;
-}
-
-/* Report at spec.<a>[i].<key> (the node found by walking from map). */
-static void yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where,
-                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-yerror_at_item(struct yctx *c, yaml_node_t *map, const char *const *where, const char *fmt, ...)
-{
-    size_t saved = c->plen;
-    cleanup_free char *msg = NULL;
-    yaml_node_t *at = ynode_dig(c, map, where);
-    va_list ap;
-
-    for (const char *const *s = where; *s; s++) {
-        if ((*s)[0] == '#')
-            ypath_push_index(c, (size_t) atoi(*s + 1));
-        else
-            ypath_push_key(c, *s);
-    }
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
-    va_end(ap);
-    yerror(c, at ? at : map, "%s", msg ? msg : "?");
-    ypath_pop(c, saved);
-}
-
 static const struct volume *
 spec_volume(const struct vmi_spec *s, const char *name)
 {
@@ -1213,206 +1077,225 @@ check_filesystems(struct yctx *c, yaml_node_t *map, const struct vmi_spec *s)
             continue;
         for (size_t j = 0; j < i; j++) {
             if (streq0(fs->name, dev->filesystems.v[j].name)) {
-                yerror_at_item(c, map, at, "Duplicate value: \"%s\"", fs->name);
+                yerror_at(c, map, at, "Duplicate value: \"%s\"", fs->name);
                 break;
             }
         }
         v = spec_volume(s, fs->name);
         if (!v) {
-            yerror_at_item(c, map, at,
-                           "Invalid value: \"%s\": no volume of that name in spec.volumes: every "
-                           "filesystem needs a volume",
-                           fs->name);
+            yerror_at(c, map, at,
+                      "Invalid value: \"%s\": no volume of that name in spec.volumes: every "
+                      "filesystem needs a volume",
+                      fs->name);
             continue;
         }
         if (v->kind != VOL_NONE && v->kind != VOL_CONFIG_MAP && v->kind != VOL_SECRET &&
             v->kind != VOL_EMPTY_DISK)
-            yerror_at_item(c, map, at,
-                           "Unsupported value: \"%s\": vmirsd shares configMap, secret and "
-                           "emptyDisk volumes through virtiofs; give this volume a disk instead",
-                           fs->name);
+            yerror_at(c, map, at,
+                      "Unsupported value: \"%s\": vmirsd shares configMap, secret and "
+                      "emptyDisk volumes through virtiofs; give this volume a disk instead",
+                      fs->name);
         for (size_t j = 0; j < dev->disks.n; j++) {
             if (streq0(fs->name, vmi_disk_volume_name(&dev->disks.v[j]))) {
-                yerror_at_item(c, map, at,
-                               "Duplicate value: volume \"%s\" is already used by disk \"%s\"",
-                               fs->name, dev->disks.v[j].name);
+                yerror_at(c, map, at,
+                          "Duplicate value: volume \"%s\" is already used by disk \"%s\"", fs->name,
+                          dev->disks.v[j].name);
                 break;
             }
         }
     }
 }
 
+/* The "#N" step of item i, for a YPATH() into a sequence. */
+#define IDX(buf, i) (snprintf((buf), sizeof(buf), "#%zu", (size_t) (i)), (buf))
+
+/* Volumes: one cloud-init source at most, and unique names. */
 static void
-vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
+check_volumes(struct yctx *c, yaml_node_t *map, const struct vmi_spec *s)
 {
-    struct vmi_spec *s = obj;
-    const struct devices *dev = &s->domain.devices;
-    char idx[32], idx2[32];
     size_t cloud_inits = 0;
+    char idx[32];
 
     for (size_t i = 0; i < s->volumes.n; i++) {
         const struct volume *v = &s->volumes.v[i];
 
-        snprintf(idx, sizeof(idx), "#%zu", i);
+        IDX(idx, i);
         /* One cloud-init source per VMI, NoCloud or ConfigDrive: a guest
          * reads one datasource. */
         if ((v->kind == VOL_CLOUD_INIT_NOCLOUD || v->kind == VOL_CLOUD_INIT_CONFIG_DRIVE) &&
             ++cloud_inits == 2)
-            yerror_at_item(c, map,
-                           (const char *[]){"volumes", idx,
-                                            v->kind == VOL_CLOUD_INIT_NOCLOUD
-                                                ? "cloudInitNoCloud"
-                                                : "cloudInitConfigDrive",
-                                            NULL},
-                           "Forbidden: only one cloudInitNoCloud or cloudInitConfigDrive volume "
-                           "is allowed");
+            yerror_at(c, map,
+                      YPATH("volumes", idx,
+                            v->kind == VOL_CLOUD_INIT_NOCLOUD ? "cloudInitNoCloud"
+                                                              : "cloudInitConfigDrive"),
+                      "Forbidden: only one cloudInitNoCloud or cloudInitConfigDrive volume "
+                      "is allowed");
         for (size_t j = 0; j < i && v->name; j++) {
             if (streq0(v->name, s->volumes.v[j].name)) {
-                yerror_at_item(c, map, (const char *[]){"volumes", idx, "name", NULL},
-                               "Duplicate value: \"%s\"", v->name);
+                yerror_at(c, map, YPATH("volumes", idx, "name"), "Duplicate value: \"%s\"",
+                          v->name);
                 break;
             }
         }
     }
+}
 
-    for (size_t i = 0; i < dev->disks.n; i++) {
-        const struct disk *d = &dev->disks.v[i];
-        const char *vol = vmi_disk_volume_name(d);
-        bool found = false;
+/* Disk i against the disks before it and the volumes. */
+static void
+check_disk(struct yctx *c, yaml_node_t *map, const struct vmi_spec *s, size_t i)
+{
+    const struct devices *dev = &s->domain.devices;
+    const struct disk *d = &dev->disks.v[i];
+    const char *vol = vmi_disk_volume_name(d);
+    bool found = false;
+    char idx[32];
 
-        snprintf(idx, sizeof(idx), "#%zu", i);
-        if (!d->name)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (streq0(d->name, dev->disks.v[j].name)) {
-                yerror_at_item(c, map,
-                               (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
-                               "Duplicate value: \"%s\"", d->name);
-                break;
-            }
-        }
-        for (size_t j = 0; j < s->volumes.n; j++)
-            found = found || streq0(vol, s->volumes.v[j].name);
-        if (!found)
-            yerror_at_item(
-                c, map,
-                (const char *[]){"domain", "devices", "disks", idx,
-                                 d->volume_name ? "volumeName" : "name", NULL},
-                "Invalid value: \"%s\": no volume of that name in spec.volumes: every disk needs "
-                "a volume",
-                vol);
-        /* Two disks may not share one volume: each would write its overlay. */
-        for (size_t j = 0; j < i && found; j++) {
-            if (streq0(vol, vmi_disk_volume_name(&dev->disks.v[j]))) {
-                yerror_at_item(c, map,
-                               (const char *[]){"domain", "devices", "disks", idx, "name", NULL},
-                               "Duplicate value: volume \"%s\" is already used by disk \"%s\"", vol,
-                               dev->disks.v[j].name);
-                break;
-            }
-        }
-        for (size_t j = 0; j < i && d->boot_order.set; j++) {
-            if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == d->boot_order.v) {
-                yerror_at_item(
-                    c, map, (const char *[]){"domain", "devices", "disks", idx, "bootOrder", NULL},
-                    "Duplicate value: boot order %lld is already used by disk \"%s\"",
-                    (long long) d->boot_order.v, dev->disks.v[j].name);
-                break;
-            }
+    IDX(idx, i);
+    for (size_t j = 0; j < i; j++) {
+        if (streq0(d->name, dev->disks.v[j].name)) {
+            yerror_at(c, map, YPATH("domain", "devices", "disks", idx, "name"),
+                      "Duplicate value: \"%s\"", d->name);
+            break;
         }
     }
+    for (size_t j = 0; j < s->volumes.n; j++)
+        found = found || streq0(vol, s->volumes.v[j].name);
+    if (!found)
+        yerror_at(c, map,
+                  YPATH("domain", "devices", "disks", idx, d->volume_name ? "volumeName" : "name"),
+                  "Invalid value: \"%s\": no volume of that name in spec.volumes: every disk needs "
+                  "a volume",
+                  vol);
+    /* Two disks may not share one volume: each would write its overlay. */
+    for (size_t j = 0; j < i && found; j++) {
+        if (streq0(vol, vmi_disk_volume_name(&dev->disks.v[j]))) {
+            yerror_at(c, map, YPATH("domain", "devices", "disks", idx, "name"),
+                      "Duplicate value: volume \"%s\" is already used by disk \"%s\"", vol,
+                      dev->disks.v[j].name);
+            break;
+        }
+    }
+    for (size_t j = 0; j < i && d->boot_order.set; j++) {
+        if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == d->boot_order.v) {
+            yerror_at(c, map, YPATH("domain", "devices", "disks", idx, "bootOrder"),
+                      "Duplicate value: boot order %lld is already used by disk \"%s\"",
+                      (long long) d->boot_order.v, dev->disks.v[j].name);
+            break;
+        }
+    }
+}
 
+/* Interface i against the interfaces before it, the networks and the disks' boot order. */
+static void
+check_interface(struct yctx *c, yaml_node_t *map, const struct vmi_spec *s, size_t i)
+{
+    const struct devices *dev = &s->domain.devices;
+    const struct iface *f = &dev->interfaces.v[i];
+    bool found = false;
+    char idx[32];
+
+    IDX(idx, i);
+    for (size_t j = 0; j < i; j++) {
+        if (streq0(f->name, dev->interfaces.v[j].name)) {
+            yerror_at(c, map, YPATH("domain", "devices", "interfaces", idx, "name"),
+                      "Duplicate value: \"%s\"", f->name);
+            break;
+        }
+    }
+    for (size_t j = 0; j < s->networks.n; j++)
+        found = found || streq0(f->name, s->networks.v[j].name);
+    if (!found)
+        yerror_at(c, map, YPATH("domain", "devices", "interfaces", idx, "name"),
+                  "Invalid value: \"%s\": no network of that name in spec.networks", f->name);
+    for (size_t j = 0; j < dev->disks.n && f->boot_order.set; j++) {
+        if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == f->boot_order.v) {
+            yerror_at(c, map, YPATH("domain", "devices", "interfaces", idx, "bootOrder"),
+                      "Duplicate value: boot order %lld is already used by disk \"%s\"",
+                      (long long) f->boot_order.v, dev->disks.v[j].name);
+            break;
+        }
+    }
+}
+
+/* Network i against the networks before it and the interfaces. */
+static void
+check_network(struct yctx *c, yaml_node_t *map, const struct vmi_spec *s, size_t i)
+{
+    const struct devices *dev = &s->domain.devices;
+    const struct network *n = &s->networks.v[i];
+    bool used = false;
+    char idx[32];
+
+    IDX(idx, i);
+    for (size_t j = 0; j < i; j++) {
+        if (streq0(n->name, s->networks.v[j].name)) {
+            yerror_at(c, map, YPATH("networks", idx, "name"), "Duplicate value: \"%s\"", n->name);
+            break;
+        }
+    }
+    for (size_t j = 0; j < dev->interfaces.n; j++)
+        used = used || streq0(n->name, dev->interfaces.v[j].name);
+    if (!used)
+        yerror_at(c, map, YPATH("networks", idx, "name"),
+                  "Invalid value: \"%s\": no interface of that name in "
+                  "spec.domain.devices.interfaces",
+                  n->name);
+    for (size_t j = 0; n->pod && j < i; j++) {
+        if (s->networks.v[j].pod) {
+            yerror_at(c, map, YPATH("networks", idx, "pod"),
+                      "Invalid value: more than one pod network");
+            break;
+        }
+    }
+}
+
+/* A probe's success threshold (liveness only) and its named port, which
+ * must be one of the interfaces' named ports. */
+static void
+check_probe_refs(struct yctx *c, yaml_node_t *map, const struct vmi_spec *s, bool liveness)
+{
+    const struct devices *dev = &s->domain.devices;
+    const struct probe *p = liveness ? s->liveness_probe : s->readiness_probe;
+    const char *key = liveness ? "livenessProbe" : "readinessProbe";
+    const struct int_or_str *port = !p              ? NULL
+                                    : p->tcp_socket ? &p->tcp_socket->port
+                                    : p->http_get   ? &p->http_get->port
+                                                    : NULL;
+    bool found = false;
+
+    if (liveness && p && p->success_threshold.set && p->success_threshold.v != 1)
+        yerror_at(c, map, YPATH(key, "successThreshold"), "Invalid value: %lld: must be 1",
+                  (long long) p->success_threshold.v);
+    if (!port || !port->set || !port->is_str)
+        return;
+    for (size_t i = 0; i < dev->interfaces.n; i++)
+        for (size_t j = 0; j < dev->interfaces.v[i].ports.n; j++)
+            found = found || streq0(port->s, dev->interfaces.v[i].ports.v[j].name);
+    if (!found)
+        yerror_at(c, map, YPATH(key, p->tcp_socket ? "tcpSocket" : "httpGet", "port"),
+                  "Invalid value: \"%s\": no interface port of that name", port->s);
+}
+
+/* The cross references of a VMI spec, each kind checked in turn. */
+static void
+vmi_spec_check(struct yctx *c, yaml_node_t *map, void *obj)
+{
+    const struct vmi_spec *s = obj;
+    const struct devices *dev = &s->domain.devices;
+
+    check_volumes(c, map, s);
+    for (size_t i = 0; i < dev->disks.n; i++)
+        if (dev->disks.v[i].name)
+            check_disk(c, map, s, i);
     check_filesystems(c, map, s);
-
-    for (size_t i = 0; i < dev->interfaces.n; i++) {
-        const struct iface *f = &dev->interfaces.v[i];
-        bool found = false;
-
-        snprintf(idx, sizeof(idx), "#%zu", i);
-        if (!f->name)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (streq0(f->name, dev->interfaces.v[j].name)) {
-                yerror_at_item(
-                    c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
-                    "Duplicate value: \"%s\"", f->name);
-                break;
-            }
-        }
-        for (size_t j = 0; j < s->networks.n; j++)
-            found = found || streq0(f->name, s->networks.v[j].name);
-        if (!found)
-            yerror_at_item(
-                c, map, (const char *[]){"domain", "devices", "interfaces", idx, "name", NULL},
-                "Invalid value: \"%s\": no network of that name in spec.networks", f->name);
-        for (size_t j = 0; j < dev->disks.n && f->boot_order.set; j++) {
-            if (dev->disks.v[j].boot_order.set && dev->disks.v[j].boot_order.v == f->boot_order.v) {
-                yerror_at_item(
-                    c, map,
-                    (const char *[]){"domain", "devices", "interfaces", idx, "bootOrder", NULL},
-                    "Duplicate value: boot order %lld is already used by disk \"%s\"",
-                    (long long) f->boot_order.v, dev->disks.v[j].name);
-                break;
-            }
-        }
-    }
-
-    for (size_t i = 0; i < s->networks.n; i++) {
-        const struct network *n = &s->networks.v[i];
-        bool used = false;
-
-        snprintf(idx, sizeof(idx), "#%zu", i);
-        if (!n->name)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (streq0(n->name, s->networks.v[j].name)) {
-                yerror_at_item(c, map, (const char *[]){"networks", idx, "name", NULL},
-                               "Duplicate value: \"%s\"", n->name);
-                break;
-            }
-        }
-        for (size_t j = 0; j < dev->interfaces.n; j++)
-            used = used || streq0(n->name, dev->interfaces.v[j].name);
-        if (!used)
-            yerror_at_item(c, map, (const char *[]){"networks", idx, "name", NULL},
-                           "Invalid value: \"%s\": no interface of that name in "
-                           "spec.domain.devices.interfaces",
-                           n->name);
-        if (n->pod && i > 0) {
-            for (size_t j = 0; j < i; j++) {
-                if (s->networks.v[j].pod) {
-                    yerror_at_item(c, map, (const char *[]){"networks", idx, "pod", NULL},
-                                   "Invalid value: more than one pod network");
-                    break;
-                }
-            }
-        }
-    }
-
-    /* A named probe port must be one of the interfaces' named ports. */
-    for (int which = 0; which < 2; which++) {
-        const struct probe *p = which ? s->liveness_probe : s->readiness_probe;
-        const char *key = which ? "livenessProbe" : "readinessProbe";
-        const struct int_or_str *port = !p              ? NULL
-                                        : p->tcp_socket ? &p->tcp_socket->port
-                                        : p->http_get   ? &p->http_get->port
-                                                        : NULL;
-        bool found = false;
-
-        if (which && p && p->success_threshold.set && p->success_threshold.v != 1)
-            yerror_at_item(c, map, (const char *[]){key, "successThreshold", NULL},
-                           "Invalid value: %lld: must be 1", (long long) p->success_threshold.v);
-        if (!port || !port->set || !port->is_str)
-            continue;
-        for (size_t i = 0; i < dev->interfaces.n; i++)
-            for (size_t j = 0; j < dev->interfaces.v[i].ports.n; j++)
-                found = found || streq0(port->s, dev->interfaces.v[i].ports.v[j].name);
-        if (!found) {
-            snprintf(idx2, sizeof(idx2), "%s", p->tcp_socket ? "tcpSocket" : "httpGet");
-            yerror_at_item(c, map, (const char *[]){key, idx2, "port", NULL},
-                           "Invalid value: \"%s\": no interface port of that name", port->s);
-        }
-    }
+    for (size_t i = 0; i < dev->interfaces.n; i++)
+        if (dev->interfaces.v[i].name)
+            check_interface(c, map, s, i);
+    for (size_t i = 0; i < s->networks.n; i++)
+        if (s->networks.v[i].name)
+            check_network(c, map, s, i);
+    check_probe_refs(c, map, s, false);
+    check_probe_refs(c, map, s, true);
 }
 
 /* Annotations on the VMI that make KubeVirt change the domain, which
@@ -1432,14 +1315,11 @@ template_meta_check(struct yctx *c, yaml_node_t *map, void *obj)
     objmeta_check(c, map, obj);
     for (size_t i = 0; ann && i < ARRAY_SIZE(unapplied_annotations); i++) {
         yaml_node_t *k = NULL;
-        size_t saved;
 
-        if (!ymap_get(c, ann, unapplied_annotations[i].key, &k))
-            continue;
-        saved = ypath_push_key(c, "annotations");
-        ypath_push_key(c, unapplied_annotations[i].key);
-        ywarning(c, k, "not supported by vmirsd: %s", unapplied_annotations[i].what);
-        ypath_pop(c, saved);
+        /* At the key: the value may be anything, the key is the problem. */
+        if (ymap_get(c, ann, unapplied_annotations[i].key, &k))
+            ywarning_path(c, k, YPATH("annotations", unapplied_annotations[i].key),
+                          "not supported by vmirsd: %s", unapplied_annotations[i].what);
     }
 }
 
@@ -1469,8 +1349,8 @@ check_min_memory(struct yctx *c, yaml_node_t *map, const char *const *where,
                  const struct quantity *q)
 {
     if (q->set && q->value < MEMORY_MIN)
-        yerror_at_item(c, map, where, "Invalid value: \"%s\": must be greater than or equal to 1M",
-                       q->text);
+        yerror_at(c, map, where, "Invalid value: \"%s\": must be greater than or equal to 1M",
+                  q->text);
 }
 
 /* KubeVirt's domain rules: memory set and sane against its limit, the CPU
@@ -1495,17 +1375,17 @@ domain_check(struct yctx *c, yaml_node_t *map, void *obj)
     check_min_memory(c, map, req_mem_at, &r->req_memory);
     check_min_memory(c, map, lim_mem_at, &r->lim_memory);
     if (r->req_memory.set && r->lim_memory.set && r->req_memory.value > r->lim_memory.value)
-        yerror_at_item(c, map, req_mem_at,
-                       "Invalid value: \"%s\": must be less than or equal to memory limit of %s",
-                       r->req_memory.text, r->lim_memory.text);
+        yerror_at(c, map, req_mem_at,
+                  "Invalid value: \"%s\": must be less than or equal to memory limit of %s",
+                  r->req_memory.text, r->lim_memory.text);
     if (d->memory.guest.set && r->lim_memory.set && d->memory.guest.value > r->lim_memory.value)
-        yerror_at_item(c, map, guest_at,
-                       "Invalid value: \"%s\": must be less than or equal to memory limit of %s",
-                       d->memory.guest.text, r->lim_memory.text);
+        yerror_at(c, map, guest_at,
+                  "Invalid value: \"%s\": must be less than or equal to memory limit of %s",
+                  d->memory.guest.text, r->lim_memory.text);
     if (r->req_cpu.set && r->lim_cpu.set && r->req_cpu.milli > r->lim_cpu.milli)
-        yerror_at_item(c, map, req_cpu_at,
-                       "Invalid value: \"%s\": must be less than or equal to cpu limit of %s",
-                       r->req_cpu.text, r->lim_cpu.text);
+        yerror_at(c, map, req_cpu_at,
+                  "Invalid value: \"%s\": must be less than or equal to cpu limit of %s",
+                  r->req_cpu.text, r->lim_cpu.text);
 
     /* EFI secure boot is on unless switched off, and needs SMM. */
     if (d->firmware && d->firmware->bootloader && d->firmware->bootloader->efi) {
@@ -1515,11 +1395,10 @@ domain_check(struct yctx *c, yaml_node_t *map, void *obj)
                        !d->features->smm->enabled.v;
 
         if (secure && smm_off)
-            yerror_at_item(
-                c, map,
-                (const char *[]){"firmware", "bootloader", "efi",
-                                 e->secure_boot.set ? "secureBoot" : NULL, NULL},
-                "Invalid value: true: secure boot requires SMM, which domain.features.smm "
-                "disables");
+            yerror_at(c, map,
+                      (const char *[]){"firmware", "bootloader", "efi",
+                                       e->secure_boot.set ? "secureBoot" : NULL, NULL},
+                      "Invalid value: true: secure boot requires SMM, which domain.features.smm "
+                      "disables");
     }
 }

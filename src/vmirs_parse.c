@@ -37,44 +37,33 @@ sel_req_check(struct yctx *c, yaml_node_t *map, void *obj)
 {
     struct label_selector_req *r = obj;
     cleanup_free char *why = NULL;
-    size_t saved;
     int op;
 
-    if (r->key && kvalid_label_key(r->key, &why) < 0) {
-        saved = ypath_push_key(c, "key");
-        yerror(c, ymap_get(c, map, "key", NULL), "Invalid value: \"%s\": %s", r->key, why);
-        ypath_pop(c, saved);
-    }
+    if (r->key && kvalid_label_key(r->key, &why) < 0)
+        yerror_at(c, map, YPATH("key"), "Invalid value: \"%s\": %s", r->key, why);
     if (!r->op)
         return;
     op = sel_op_parse(r->op);
-    saved = ypath_push_key(c, "operator");
     if (op < 0)
-        yerror(c, ymap_get(c, map, "operator", NULL),
-               "Unsupported value: \"%s\": supported values: \"In\", \"NotIn\", \"Exists\", "
-               "\"DoesNotExist\"",
-               r->op);
-    ypath_pop(c, saved);
-    saved = ypath_push_key(c, "values");
+        yerror_at(c, map, YPATH("operator"),
+                  "Unsupported value: \"%s\": supported values: \"In\", \"NotIn\", \"Exists\", "
+                  "\"DoesNotExist\"",
+                  r->op);
     if ((op == SEL_IN || op == SEL_NOT_IN) && r->values.n == 0)
-        yerror(c, ymap_get(c, map, "values", NULL) ? ymap_get(c, map, "values", NULL) : map,
-               "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+        yerror_at(c, map, YPATH("values"),
+                  "Required value: must be specified when `operator` is 'In' or 'NotIn'");
     if ((op == SEL_EXISTS || op == SEL_DOES_NOT_EXIST) && r->values.n > 0)
-        yerror(c, ymap_get(c, map, "values", NULL),
-               "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+        yerror_at(c, map, YPATH("values"),
+                  "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
     for (size_t i = 0; i < r->values.n; i++) {
         cleanup_free char *vwhy = NULL;
+        char idx[32];
 
-        if (kvalid_label_value(r->values.v[i], &vwhy) < 0) {
-            yaml_node_t *seq = ymap_get(c, map, "values", NULL);
-            size_t s2 = ypath_push_index(c, i);
-
-            yerror(c, ynode(c, seq->data.sequence.items.start[i]), "Invalid value: \"%s\": %s",
-                   r->values.v[i], vwhy);
-            ypath_pop(c, s2);
-        }
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        if (kvalid_label_value(r->values.v[i], &vwhy) < 0)
+            yerror_at(c, map, YPATH("values", idx), "Invalid value: \"%s\": %s", r->values.v[i],
+                      vwhy);
     }
-    ypath_pop(c, saved);
 }
 
 static const struct yfield label_selector_fields[] = {
@@ -163,40 +152,6 @@ selector_complete(const struct label_selector *s)
     return true;
 }
 
-static yaml_node_t *
-dig(struct yctx *c, yaml_node_t *n, const char *const *keys)
-{
-    for (; n && *keys; keys++)
-        n = ymap_get(c, n, *keys, NULL);
-    return n;
-}
-
-/* Report at a node found by keys from root, with the path set to them. */
-static void report_at(struct yctx *c, yaml_node_t *root, const char *const *keys, bool warning,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-report_at(struct yctx *c, yaml_node_t *root, const char *const *keys, bool warning, const char *fmt,
-          ...)
-{
-    cleanup_free char *msg = NULL;
-    size_t saved = c->plen;
-    yaml_node_t *at = dig(c, root, keys);
-    va_list ap;
-
-    for (const char *const *k = keys; *k; k++)
-        ypath_push_key(c, *k);
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
-    va_end(ap);
-    if (warning)
-        ywarning(c, at ? at : root, "%s", msg ? msg : "?");
-    else
-        yerror(c, at ? at : root, "%s", msg ? msg : "?");
-    ypath_pop(c, saved);
-}
-
 /* A template that pins identity gives every replica the same one. */
 static void
 check_pinned_identity(struct yctx *c, yaml_node_t *root, const struct vmirs *v)
@@ -207,30 +162,22 @@ check_pinned_identity(struct yctx *c, yaml_node_t *root, const struct vmirs *v)
     if (n <= 1)
         return;
     if (s->domain.firmware && s->domain.firmware->uuid)
-        report_at(
-            c, root,
-            (const char *[]){"spec", "template", "spec", "domain", "firmware", "uuid", NULL}, true,
+        ywarning_at(
+            c, root, YPATH("spec", "template", "spec", "domain", "firmware", "uuid"),
             "pinned in a template with %lld replicas: every replica would get the same SMBIOS UUID "
             "and cloud-init instance-id; remove it to get one per replica",
             (long long) n);
     for (size_t i = 0; i < s->domain.devices.interfaces.n; i++) {
-        const struct iface *f = &s->domain.devices.interfaces.v[i];
-        yaml_node_t *seq = dig(
-            c, root,
-            (const char *[]){"spec", "template", "spec", "domain", "devices", "interfaces", NULL});
-        size_t saved;
+        char idx[32];
 
-        if (!f->mac_address || !seq || seq->type != YAML_SEQUENCE_NODE)
-            continue;
-        saved = ypath_push_key(c, "spec.template.spec.domain.devices.interfaces");
-        ypath_push_index(c, i);
-        ypath_push_key(c, "macAddress");
-        ywarning(c, ymap_get(c, ynode(c, seq->data.sequence.items.start[i]), "macAddress", NULL),
-                 "pinned in a template with %lld replicas: every replica would get the same MAC "
-                 "address; "
-                 "remove it to get one per replica",
-                 (long long) n);
-        ypath_pop(c, saved);
+        snprintf(idx, sizeof(idx), "#%zu", i);
+        if (s->domain.devices.interfaces.v[i].mac_address)
+            ywarning_at(c, root,
+                        YPATH("spec", "template", "spec", "domain", "devices", "interfaces", idx,
+                              "macAddress"),
+                        "pinned in a template with %lld replicas: every replica would get the same "
+                        "MAC address; remove it to get one per replica",
+                        (long long) n);
     }
 }
 
@@ -242,14 +189,13 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
     cleanup_free char *sel = NULL;
 
     if (!v->metadata.name && ymap_get(c, root, "metadata", NULL))
-        report_at(c, root, (const char *[]){"metadata", NULL}, false,
-                  "Required value: name is required");
+        yerror_at(c, root, YPATH("metadata"), "Required value: name is required");
     if (!v->metadata.namespace)
         v->metadata.namespace = xstrdup("default");
     if (ymap_get(c, root, "spec", NULL))
         v->spec_json = ynode_canonical_json(c, ymap_get(c, root, "spec", NULL));
     if (v->spec.template) {
-        yaml_node_t *t = dig(c, root, (const char *[]){"spec", "template", NULL});
+        yaml_node_t *t = ynode_dig(c, root, YPATH("spec", "template"));
         cleanup_free char *canon = ynode_canonical_json(c, t);
         char hex[65];
 
@@ -261,10 +207,9 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
 
     v->selector_mismatch = true;
     if (!v->spec.selector && ymap_get(c, root, "spec", NULL)) {
-        size_t saved = ypath_push_key(c, "spec.selector");
-
-        yerror(c, ymap_get(c, root, "spec", NULL), "Required value");
-        ypath_pop(c, saved);
+        /* At spec: there is no selector node to point at. */
+        yerror_path(c, ymap_get(c, root, "spec", NULL), YPATH("spec", "selector"),
+                    "Required value");
         v->selector_errors++;
     }
     if (!v->spec.selector || !v->spec.template)
@@ -274,14 +219,14 @@ vmirs_check(struct yctx *c, yaml_node_t *root, void *obj)
     selector_convert(v->spec.selector, &v->selector);
     tl = &v->spec.template->metadata.labels;
     if (tl->n == 0) {
-        report_at(c, root, (const char *[]){"spec", "template", "metadata", NULL}, false,
+        yerror_at(c, root, YPATH("spec", "template", "metadata"),
                   "Required value: labels: the template needs labels for spec.selector to match");
         v->selector_errors++;
         return;
     }
     sel = selector_string(&v->selector);
     if (!selector_matches(&v->selector, tl)) {
-        report_at(c, root, (const char *[]){"spec", "selector", NULL}, false,
+        yerror_at(c, root, YPATH("spec", "selector"),
                   "Invalid value: \"%s\": selector does not match template labels", sel);
         v->selector_errors++;
         return;

@@ -311,35 +311,82 @@ ymap_get(struct yctx *c, yaml_node_t *map, const char *key, yaml_node_t **keyp)
     return NULL;
 }
 
-/* Levenshtein distance, capped: only small distances matter for hints. */
-static unsigned
-edit_distance(const char *a, const char *b)
+yaml_node_t *
+ynode_dig(struct yctx *c, yaml_node_t *n, const char *const *steps)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned row[64];
+    for (; n && *steps; steps++) {
+        if ((*steps)[0] == '#') {
+            size_t i = (size_t) atoi(*steps + 1);
 
-    if (la >= ARRAY_SIZE(row) || lb >= ARRAY_SIZE(row))
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (unsigned) j;
-    for (size_t i = 1; i <= la; i++) {
-        unsigned prev = row[0];
-
-        row[0] = (unsigned) i;
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned cur = row[j];
-            unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            unsigned best = prev + cost;
-
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            prev = cur;
+            if (n->type != YAML_SEQUENCE_NODE ||
+                i >= (size_t) (n->data.sequence.items.top - n->data.sequence.items.start))
+                return NULL;
+            n = ynode(c, n->data.sequence.items.start[i]);
+        } else {
+            n = ymap_get(c, n, *steps, NULL);
         }
     }
-    return row[lb];
+    return n;
+}
+
+/* The path extended by the steps, the problem recorded, the path restored:
+ * the three steps every check did by hand before. */
+static void
+yreport_path(struct yctx *c, const yaml_node_t *at, const char *const *steps,
+             enum diag_severity sev, const char *fmt, va_list ap)
+{
+    size_t saved = c->plen;
+
+    for (const char *const *s = steps; *s; s++) {
+        if ((*s)[0] == '#')
+            ypath_push_index(c, (size_t) atoi(*s + 1));
+        else
+            ypath_push_key(c, *s);
+    }
+    yreport(c, at, sev, fmt, ap);
+    ypath_pop(c, saved);
+}
+
+void
+yerror_at(struct yctx *c, yaml_node_t *base, const char *const *steps, const char *fmt, ...)
+{
+    yaml_node_t *at = ynode_dig(c, base, steps);
+    va_list ap;
+
+    va_start(ap, fmt);
+    yreport_path(c, at ? at : base, steps, DIAG_ERROR, fmt, ap);
+    va_end(ap);
+}
+
+void
+ywarning_at(struct yctx *c, yaml_node_t *base, const char *const *steps, const char *fmt, ...)
+{
+    yaml_node_t *at = ynode_dig(c, base, steps);
+    va_list ap;
+
+    va_start(ap, fmt);
+    yreport_path(c, at ? at : base, steps, DIAG_WARNING, fmt, ap);
+    va_end(ap);
+}
+
+void
+yerror_path(struct yctx *c, const yaml_node_t *at, const char *const *steps, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    yreport_path(c, at, steps, DIAG_ERROR, fmt, ap);
+    va_end(ap);
+}
+
+void
+ywarning_path(struct yctx *c, const yaml_node_t *at, const char *const *steps, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    yreport_path(c, at, steps, DIAG_WARNING, fmt, ap);
+    va_end(ap);
 }
 
 static bool
@@ -361,14 +408,14 @@ static const char *
 schema_suggest(const struct yctx *c, const struct yschema *s, const char *key)
 {
     const char *best = NULL;
-    unsigned bestd = 3;
+    size_t bestd = 3;
 
     for (size_t i = 0; i < s->nfields; i++) {
-        unsigned d;
+        size_t d;
 
         if (!field_in_api(c, &s->fields[i]))
             continue;
-        d = edit_distance(key, s->fields[i].key);
+        d = str_edit_distance(key, s->fields[i].key, bestd);
         if (d < bestd) {
             bestd = d;
             best = s->fields[i].key;

@@ -98,6 +98,28 @@ void yerror(struct yctx *c, const yaml_node_t *at, const char *fmt, ...)
 void ywarning(struct yctx *c, const yaml_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A NULL-terminated list of path steps: each a mapping key, or "#N" for
+ * item N of a sequence. Keys that come from the document itself are never
+ * steps, since one could read as an index. */
+#define YPATH(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* The node the steps lead to from n, or NULL if any step is missing. */
+yaml_node_t *ynode_dig(struct yctx *c, yaml_node_t *n, const char *const *steps);
+
+/* Record a problem at the node the steps lead to from base (at base itself
+ * when one is missing), with the path extended by the same steps. */
+void yerror_at(struct yctx *c, yaml_node_t *base, const char *const *steps, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void ywarning_at(struct yctx *c, yaml_node_t *base, const char *const *steps, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Record a problem at node at with the path extended by the steps, for a
+ * node other than the one the path names (a key, or an enclosing map). */
+void yerror_path(struct yctx *c, const yaml_node_t *at, const char *const *steps, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+void ywarning_path(struct yctx *c, const yaml_node_t *at, const char *const *steps, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+
 /* Extend the path with ".key" or "[i]"; return the length to pop back to. */
 size_t ypath_push_key(struct yctx *c, const char *key);
 size_t ypath_push_index(struct yctx *c, size_t i);

@@ -106,13 +106,48 @@ test_mkdir_parents(void **state)
     tmpdir_remove(dir);
 }
 
+/* The distance, and the cap that stops the count once it cannot matter. */
+static void
+test_str_edit_distance(void **state)
+{
+    static const struct {
+        const char *a, *b;
+        size_t max, want;
+    } cases[] = {
+        {"", "", 3, 0},
+        {"name", "name", 3, 0},
+        {"nmae", "name", 3, 2},       /* a transposition is two edits */
+        {"nam", "name", 3, 1},        /* an insertion */
+        {"names", "name", 3, 1},      /* a deletion */
+        {"nbme", "name", 3, 1},       /* a substitution */
+        {"kitten", "sitting", 10, 3}, /* the textbook pair */
+        {"kitten", "sitting", 3, 3},  /* at the cap: the cap */
+        {"kitten", "sitting", 2, 2},  /* over the cap: the cap */
+        {"", "volumes", 99, 7},       /* all insertions */
+        {"a", "abcdef", 3, 3},        /* lengths too far apart: the cap at once */
+        {"replicas", "replica", 3, 1},
+        {"max_paralel", "max_parallel", 3, 1},
+        {"imagePullPolicy", "imagepullpolicy", 3, 2}, /* case counts: two edits */
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        size_t got = str_edit_distance(cases[i].a, cases[i].b, cases[i].max);
+
+        if (got != cases[i].want)
+            fail_msg("\"%s\" to \"%s\" (max %zu): want %zu, got %zu", cases[i].a, cases[i].b,
+                     cases[i].max, cases[i].want, got);
+        /* Symmetric: the hint does not depend on which side is the typo. */
+        assert_int_equal(str_edit_distance(cases[i].b, cases[i].a, cases[i].max), got);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_int64),   cmocka_unit_test(test_steal_and_cleanup),
         cmocka_unit_test(test_write_atomic),  cmocka_unit_test(test_read_missing),
-        cmocka_unit_test(test_mkdir_parents),
+        cmocka_unit_test(test_mkdir_parents), cmocka_unit_test(test_str_edit_distance),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -496,6 +496,46 @@ deep_cost(size_t n, void *opaque, double *floor)
     return t0;
 }
 
+/* The reports every check makes: at the node the steps lead to (or where
+ * they stop, the base), the path extended by the same steps, and the path
+ * back as it was afterwards. */
+static void
+on_report_doc(struct yctx *c, yaml_node_t *root, void *opaque)
+{
+    (void) opaque;
+    yerror_at(c, root, YPATH("a", "b", "#1", "y"), "found %d", 1);
+    yerror_at(c, root, YPATH("a", "b", "#5", "y"), "missing item");
+    yerror_at(c, root, YPATH("a", "nope"), "missing key");
+    ywarning_at(c, root, YPATH("a"), "a warning");
+    yerror_path(c, ynode_dig(c, root, YPATH("a", "b", "#0")), YPATH("a", "b", "#0", "z"),
+                "at the item");
+    ywarning_path(c, NULL, YPATH("q"), "nowhere");
+    yerror(c, root, "the path is back");
+}
+
+static void
+test_report_at_steps(void **state)
+{
+    static const char text[] = "a:\n  b:\n  - x: 1\n  - y: 2\n";
+    struct diag_list diags = {0};
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    assert_int_equal(ystream_load("t.yaml", text, strlen(text), &diags, on_report_doc, NULL), 1);
+    diag_print(&diags, f);
+    fclose(f);
+    assert_string_equal(out, "t.yaml:4:8: error: a.b[1].y: found 1\n"
+                             "t.yaml:1:1: error: a.b[5].y: missing item\n"
+                             "t.yaml:1:1: error: a.nope: missing key\n"
+                             "t.yaml:2:3: warning: a: a warning\n"
+                             "t.yaml:3:5: error: a.b[0].z: at the item\n"
+                             "t.yaml: warning: q: nowhere\n"
+                             "t.yaml:1:1: error: the path is back\n");
+    diag_list_clear(&diags);
+    free(out);
+}
+
 static void
 test_deep_nesting_is_refused_fast(void **state)
 {
@@ -557,6 +597,7 @@ main(void)
         cmocka_unit_test(test_aliases_in_moderation),
         cmocka_unit_test(test_alias_errors),
         cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_report_at_steps),
         cmocka_unit_test(test_deep_nesting_is_refused_fast),
         cmocka_unit_test(test_wide_mapping_is_linear),
     };
