@@ -1,7 +1,8 @@
 /* libvirt domain XML for one replica, written with libxml2's
  * xmlTextWriter: every value from a manifest is escaped by construction,
  * element and attribute names are literals. The input is fully resolved
- * (files, targets, defaults); this module only writes. */
+ * (files, targets, defaults); this module only writes. Runs on a worker
+ * thread (inside a create job), touching only its arguments. */
 #ifndef VMIRS_DOMXML_H
 #define VMIRS_DOMXML_H
 

@@ -1,6 +1,7 @@
 /* Everything libvirt needs to run one replica: the replica's identity,
  * its files in state_dir/replicas/<domain>/ (overlays, empty disks, seed
- * ISOs) and its domain XML, from one validated VMI template. */
+ * ISOs) and its domain XML, from one validated VMI template. Runs on a
+ * worker thread (a create job); --render calls it from the main thread. */
 #ifndef VMIRS_MATERIALIZE_H
 #define VMIRS_MATERIALIZE_H
 

@@ -1,6 +1,7 @@
 /* Small ISO9660 images for a replica: the cloud-init NoCloud seed and the
  * configMap/secret disks, written with libisofs. File contents may be secret
- * data; they never appear in a message. */
+ * data; they never appear in a message. Runs on a worker thread (inside a
+ * create job), touching only its arguments. */
 #ifndef VMIRS_SEEDISO_H
 #define VMIRS_SEEDISO_H
 
