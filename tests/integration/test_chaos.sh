@@ -55,35 +55,33 @@ mark_cycle() {
     case " $failed_cycles " in *" $cycle "*) ;; *) failed_cycles="$failed_cycles $cycle" ;; esac
 }
 
-# exited: vmirsd is gone (a zombie counts as gone; wait reaps it).
-exited() {
-    ! kill -0 "$VMIRSD_PID" 2>/dev/null ||
-        [ "$(sed 's/.*) //' "/proc/$VMIRSD_PID/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]
-}
-
-# await_exit WHAT: up to 30 s for vmirsd to exit, else a failure and
-# kill -9; then reaps it.
+# await_exit WHAT: wait for vmirsd to exit and reap it. A watchdog sends
+# SIGKILL 30 s on: a daemon that ignores SIGTERM that long is a failure.
+# After a SIGKILL the watchdog only notes the delay: no process can catch
+# or delay SIGKILL, so a slow exit there is the kernel's (seen on a loaded
+# 2-core machine), not vmirsd's. The shell's own wait is the exit test:
+# reading /proc/PID/stat while a process is torn down is not reliable.
 await_exit() {
-    i=0
-    while ! exited && [ $i -lt 300 ]; do
-        i=$((i + 1))
-        sleep 0.1
-    done
-    if ! exited && [ "$1" = SIGKILL ]; then
-        # No process can catch or delay SIGKILL: what holds its exit is the
-        # kernel (a thread in uninterruptible sleep; seen twice on a loaded
-        # 2-core machine). Say where its threads are, for the record, and
-        # wait on: that is no behaviour of vmirsd's to fail.
-        note "cycle $cycle: vmirsd still exiting 30 s after SIGKILL; threads: $(
-            for t in /proc/"$VMIRSD_PID"/task/*; do
-                printf '%s:%s ' "$(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -d' ' -f1)" \
-                    "$(cat "$t/wchan" 2>/dev/null)"
-            done)"
-    elif ! exited; then
-        cfail "vmirsd still runs 30 s after $1"
-        kill -KILL "$VMIRSD_PID" 2>/dev/null
-    fi
+    rm -f "$T/watchdog"
+    # The sleep runs under wait, which a trapped TERM interrupts at once.
+    (
+        trap 'exit 0' TERM
+        sleep 30 &
+        wait $!
+        kill -KILL "$VMIRSD_PID" 2>/dev/null && : >"$T/watchdog"
+    ) &
+    wd=$!
     wait "$VMIRSD_PID" 2>/dev/null
+    kill "$wd" 2>/dev/null
+    wait "$wd" 2>/dev/null
+    if [ -e "$T/watchdog" ]; then
+        if [ "$1" = SIGKILL ]; then
+            note "cycle $cycle: vmirsd took over 30 s to exit after SIGKILL"
+        else
+            cfail "vmirsd still runs 30 s after $1"
+        fi
+        rm -f "$T/watchdog"
+    fi
     VMIRSD_PID=
 }
 
@@ -158,8 +156,14 @@ check() {
 # strace counts per thread; workers write the intents, the loop thread the
 # "done" lines after them, so the first write by any thread is an intent.
 # Returns once strace is attached.
-STRACE=$(command -v strace || true)
-[ -n "$STRACE" ] || note "strace not installed: no kills between the intent and the create"
+# Only with CHAOS_STRACE=1 (make chaos): strace's hold makes the series slow
+# and, on a loaded machine, timing-dependent; the same window is covered
+# deterministically by test_intent_phantom.sh in every run.
+STRACE=
+if [ "${CHAOS_STRACE:-0}" = 1 ]; then
+    STRACE=$(command -v strace || true)
+    [ -n "$STRACE" ] || note "strace not installed: no kills between the intent and the create"
+fi
 hold_at_intent_write() {
     journal_size=$(stat -c %s "$T/state/intents")
     "$STRACE" -qq -f -o /dev/null -p "$VMIRSD_PID" -P "$T/state/intents" \
@@ -223,9 +227,11 @@ while [ $cycle -lt "$CYCLES" ]; do
         POLL=0.01
         wait_until "seed $SEED cycle $cycle: an intent is written" 10 journal_grew || mark_cycle
         POLL=
-        stop_daemon KILL
+        # strace first: a tracee held in its delay cannot finish exiting.
+        kill -KILL "$VMIRSD_PID" 2>/dev/null
         kill "$STRACE_PID" 2>/dev/null
         wait "$STRACE_PID" 2>/dev/null
+        await_exit SIGKILL
     elif [ $R -eq 0 ] || [ $diff -eq 0 ]; then
         rnd 400
         how="${R} ms after the edit"
