@@ -65,6 +65,7 @@ await_exit() {
     rm -f "$T/watchdog"
     # The sleep runs under wait, which a trapped TERM interrupts at once.
     (
+        trap - EXIT # not the test's cleanup: that would remove $T
         trap 'exit 0' TERM
         sleep 30 &
         wait $!
