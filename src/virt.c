@@ -38,9 +38,22 @@
 /* One generation of connections: opened together by a connect job,
  * installed on the loop thread, closed together by a teardown job. It is
  * also the close callback's opaque, so a late close from an abandoned
- * generation is told apart from a close of the live one. */
+ * generation is told apart from a close of the live one.
+ *
+ * Its memory is reference-counted, because libvirt may call the close
+ * callback after the teardown: virConnectUnregisterCloseCallback on a
+ * remote connection first asks libvirtd (remote_driver.c,
+ * remoteConnectUnregisterCloseCallback) and, when that RPC fails because
+ * the socket is already dying, returns -1 with the callback still
+ * registered; a worker in the middle of a call on that connection then
+ * notices the EOF and fires it (seen as a use after free in a burst of
+ * creates when libvirtd was killed). So each registration holds a
+ * reference, dropped by libvirt's free callback, which datatypes.c runs
+ * exactly once: after the callback fired, on unregistering, or when the
+ * connection is disposed. */
 struct virt_connset {
     struct virt *v;
+    atomic_uint refs; /* ours, plus one per registered close callback */
     unsigned gen;
     virConnectPtr *conns;   /* nconn; conns[0] carries keepalive and events */
     bool *close_registered; /* per connection */
@@ -65,6 +78,11 @@ struct virt {
     /* Written by libvirt's close callback in any thread. */
     atomic_uint lost_gen;   /* highest generation reported closed */
     atomic_int lost_reason; /* virConnectCloseReason of that report */
+    /* The memory outlives virt_stop while a connset still refers to it:
+     * one reference for the loop's handles, one per live connset. */
+    atomic_uint refs;
+    uv_mutex_t wake_lock; /* wake_open, against a late close callback */
+    bool wake_open;
 
     /* Loop thread only. */
     unsigned last_gen; /* last generation handed to a connect job */
@@ -614,7 +632,10 @@ virt_on_close(virConnectPtr conn, int reason, void *opaque)
     while (seen < set->gen && !atomic_compare_exchange_weak(&v->lost_gen, &seen, set->gen))
         ;
     atomic_store(&v->lost_reason, reason);
-    uv_async_send(&v->wake);
+    uv_mutex_lock(&v->wake_lock);
+    if (v->wake_open)
+        uv_async_send(&v->wake);
+    uv_mutex_unlock(&v->wake_lock);
 }
 
 /* Loop thread. libvirt does not call domain event callbacks from the
@@ -636,12 +657,26 @@ virt_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, v
 
 /* --- Connect and teardown jobs ---------------------------------------------- */
 
+static void
+virt_unref(struct virt *v)
+{
+    if (atomic_fetch_sub(&v->refs, 1) != 1)
+        return;
+    uv_mutex_destroy(&v->wake_lock);
+    uv_mutex_destroy(&v->lock);
+    free(v->busy);
+    free(v->uri);
+    free(v);
+}
+
 static struct virt_connset *
 virt_connset_new(struct virt *v, unsigned gen)
 {
     struct virt_connset *set = xcalloc(1, sizeof(*set));
 
+    atomic_fetch_add(&v->refs, 1);
     set->v = v;
+    atomic_init(&set->refs, 1);
     set->gen = gen;
     set->conns = xcalloc(v->nconn, sizeof(*set->conns));
     set->close_registered = xcalloc(v->nconn, sizeof(*set->close_registered));
@@ -670,12 +705,20 @@ virt_connset_close(struct virt_connset *set)
     }
 }
 
+/* Any thread: libvirt's free callback for a registration, or the owner
+ * letting go. */
 static void
-virt_connset_free(struct virt_connset *set)
+virt_connset_unref(void *opaque)
 {
+    struct virt_connset *set = opaque;
+    struct virt *v = set->v;
+
+    if (atomic_fetch_sub(&set->refs, 1) != 1)
+        return;
     free(set->conns);
     free(set->close_registered);
     free(set);
+    virt_unref(v);
 }
 
 static int
@@ -692,8 +735,12 @@ virt_connect_work(void *arg, char **errmsg)
             return -1;
         }
         set->conns[i] = c;
-        /* Every connection: whichever drops first, all are renewed. */
-        if (virConnectRegisterCloseCallback(c, virt_on_close, set, NULL) < 0) {
+        /* Every connection: whichever drops first, all are renewed. The
+         * reference is taken first: the callback may fire, and its free
+         * callback run, before the call returns. */
+        atomic_fetch_add(&set->refs, 1);
+        if (virConnectRegisterCloseCallback(c, virt_on_close, set, virt_connset_unref) < 0) {
+            atomic_fetch_sub(&set->refs, 1); /* ours is still held */
             *errmsg = xasprintf("register close callback: %s", virGetLastErrorMessage());
             return -1;
         }
@@ -730,7 +777,7 @@ virt_teardown_done(void *arg, int rc, char *errmsg)
     struct virt *v = set->v;
 
     free(errmsg);
-    virt_connset_free(set);
+    virt_connset_unref(set);
     v->jobs--;
     virt_maybe_finish(v);
 }
@@ -881,12 +928,14 @@ virt_start(uv_loop_t *loop, struct workq *q, const char *uri, unsigned nconn,
     v->ev = *ev;
     v->opaque = opaque;
     v->busy = xcalloc(v->nconn, sizeof(*v->busy));
-    if (uv_mutex_init(&v->lock) != 0)
+    if (uv_mutex_init(&v->lock) != 0 || uv_mutex_init(&v->wake_lock) != 0)
         abort();
+    atomic_init(&v->refs, 1);
     uv_timer_init(loop, &v->retry);
     v->retry.data = v;
     uv_async_init(loop, &v->wake, virt_on_wake);
     v->wake.data = v;
+    v->wake_open = true;
     v->handles = 2;
     virt_connect(v);
     return v;
@@ -907,21 +956,22 @@ virt_on_handle_closed(uv_handle_t *h)
 
     if (--v->handles > 0)
         return;
-    uv_mutex_destroy(&v->lock);
-    free(v->busy);
-    free(v->uri);
-    free(v);
+    virt_unref(v);
     if (done)
         done(opaque);
 }
 
-/* Once stopping and no job of ours is left, no libvirt callback can
- * refer to v any more: close the handles, then free. */
+/* Once stopping and no job of ours is left, close the handles. A close
+ * callback libvirt still holds (see struct virt_connset) no longer wakes
+ * the loop, and v's memory goes with the last connset. */
 static void
 virt_maybe_finish(struct virt *v)
 {
     if (!v->stopping || v->jobs > 0 || uv_is_closing((uv_handle_t *) &v->wake))
         return;
+    uv_mutex_lock(&v->wake_lock);
+    v->wake_open = false;
+    uv_mutex_unlock(&v->wake_lock);
     uv_close((uv_handle_t *) &v->retry, virt_on_handle_closed);
     uv_close((uv_handle_t *) &v->wake, virt_on_handle_closed);
 }
