@@ -63,17 +63,19 @@ mark_cycle() {
 # reading /proc/PID/stat while a process is torn down is not reliable.
 await_exit() {
     rm -f "$T/watchdog"
-    # The sleep runs under wait, which a trapped TERM interrupts at once.
-    (
-        trap - EXIT # not the test's cleanup: that would remove $T
-        trap 'exit 0' TERM
-        sleep 30 &
-        wait $!
-        kill -KILL "$VMIRSD_PID" 2>/dev/null && : >"$T/watchdog"
-    ) &
+    # The watchdog is a program of its own that ends by itself once vmirsd
+    # is reaped (kill -0 fails), so no signal is ever sent to a shell here:
+    # a bash subshell killed in the instant after its fork, before it has
+    # reset its traps, runs the test's EXIT trap (cleanup: libvirtd killed,
+    # $T removed) while the test goes on.
+    sh -c 'n=0
+        while kill -0 "$1" 2>/dev/null; do
+            [ $n -eq 300 ] && kill -KILL "$1" 2>/dev/null && : >"$2"
+            n=$((n + 1))
+            sleep 0.1
+        done' watchdog "$VMIRSD_PID" "$T/watchdog" </dev/null >/dev/null 2>&1 &
     wd=$!
     wait "$VMIRSD_PID" 2>/dev/null
-    kill "$wd" 2>/dev/null
     wait "$wd" 2>/dev/null
     if [ -e "$T/watchdog" ]; then
         if [ "$1" = SIGKILL ]; then
