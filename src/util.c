@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void
@@ -319,4 +320,25 @@ mkdir_parents(const char *path, unsigned mode, char **failed)
         if (!s[1])
             return 0; /* a trailing slash */
     }
+}
+
+static int64_t
+clock_ms(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+clock_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t
+clock_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
 }

@@ -64,4 +64,11 @@ size_t str_edit_distance(const char *a, const char *b, size_t max);
 bool str_has_suffix(const char *s, const char *suffix);
 bool streq0(const char *a, const char *b);
 
+/* Milliseconds of CLOCK_REALTIME: for what must survive a restart (the
+ * store's times, AGE, the intent journal). */
+int64_t clock_wall_ms(void);
+/* Milliseconds of CLOCK_MONOTONIC: for durations and deadlines outside
+ * the loop (the loop's own clock is uv_now). */
+int64_t clock_mono_ms(void);
+
 #endif

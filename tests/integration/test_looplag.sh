@@ -2,8 +2,12 @@
 # The loop stays free while hostile files arrive: a daemon holding 200
 # replicas is handed, one at a time, files that once held its loop for
 # seconds (thousands of documents, deep nesting, an alias bomb, a large
-# file). With log_level = debug it logs every loop lag of 10 ms or more;
-# none after a drop may reach 50 ms, and the replicas stay as they were.
+# file). With log_level = debug it logs every loop lag of 10 ms or more,
+# with the loop thread's CPU time over that stretch; after a drop none
+# may have the loop thread busy for 50 ms, and the replicas stay as they
+# were. A lag with the thread idle is the machine's scheduler giving the
+# CPU to another process (a loaded 2-core CI machine), not work on the
+# loop: it is reported, not failed.
 . "$top_srcdir/tests/integration/lib.sh"
 PREFIX=default_it
 PRIVATE_LIBVIRTD=1
@@ -16,9 +20,14 @@ wait_until "200 replicas of itlag run" 120 count_is itlag 200
 before=$(domains_of itlag | sort | md5sum)
 LIMIT_MS=50
 
-# Worst lag logged since line $1 of the log.
+# Worst lag logged since line $1 of the log, and the worst CPU time the
+# loop thread spent over a late stretch.
 worst_since() {
     tail -n +"$1" "$T/vmirsd.log" | sed -n 's/^DEBUG loop: lag \([0-9]*\) ms.*/\1/p' |
+        sort -n | tail -1
+}
+busiest_since() {
+    tail -n +"$1" "$T/vmirsd.log" | sed -n 's/^DEBUG loop: lag [0-9]* ms, the loop thread busy \([0-9]*\) ms.*/\1/p' |
         sort -n | tail -1
 }
 
@@ -35,8 +44,9 @@ drop() {
         "tail -n +$from '$T/vmirsd.log' | grep -q 'default/itlagmark: desired 0'"
     rm -f "$T/spool/itlagmark.yaml"
     w=$(worst_since "$from")
-    note "$what: worst loop lag ${w:-under 10} ms"
-    [ -n "$w" ] && [ "$w" -ge "$LIMIT_MS" ] && fail "$what held the loop for $w ms (limit $LIMIT_MS)"
+    b=$(busiest_since "$from")
+    note "$what: worst loop lag ${w:-under 10} ms, the loop thread busy at most ${b:-0} ms of a late stretch"
+    [ -n "$b" ] && [ "$b" -ge "$LIMIT_MS" ] && fail "$what held the loop for $b ms of work (limit $LIMIT_MS)"
     kill -0 "$VMIRSD_PID" 2>/dev/null || fail "vmirsd died on $what"
 }
 
