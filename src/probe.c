@@ -208,16 +208,6 @@ probe_usernet_established(const char *usernet, unsigned host_port)
     return usernet_has(usernet, host_port, "ESTABLISHED");
 }
 
-/* The monotonic clock in ms, for the worker's own deadlines. */
-static int64_t
-probe_clock_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* tcpSocket through a user-mode forward: QEMU accepts the host's connection
  * itself and only then connects to the guest (notes/networking.md). The
  * guest refusing shows as EOF, the guest answering as data; a connection
@@ -233,7 +223,7 @@ probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
     bool direct = a->address != NULL;
     unsigned port = direct ? a->guest_port : a->host_port;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
-    int64_t deadline = probe_clock_ms() + a->t.timeout_ms;
+    int64_t deadline = clock_mono_ms() + a->t.timeout_ms;
     cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct pollfd p;
     char byte;
@@ -248,7 +238,7 @@ probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
     if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 && errno != EINPROGRESS)
         return err_set(err, errno, "connect to %s:%u", direct ? a->address : "127.0.0.1", port);
     p = (struct pollfd){.fd = fd, .events = POLLOUT};
-    if (poll(&p, 1, (int) (deadline - probe_clock_ms())) <= 0)
+    if (poll(&p, 1, (int) (deadline - clock_mono_ms())) <= 0)
         return err_set(err, 0, "connect: no answer within the probe's timeout");
     {
         int soerr = 0;
@@ -279,7 +269,7 @@ probe_tcp(const struct virt_ops *ops, struct virt *v, const char *domain,
             return -1;
         if (probe_usernet_established(usernet, a->host_port))
             return 0;
-        if (probe_clock_ms() + 100 >= deadline)
+        if (clock_mono_ms() + 100 >= deadline)
             return err_set(err, 0, "the guest did not accept the connection");
         nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     }

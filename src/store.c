@@ -214,15 +214,6 @@ db_error(struct store *s, struct vmirs_err **err, const char *what)
     return err_set(err, 0, "%s `%s`: %s", what, s->path, sqlite3_errmsg(s->db));
 }
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Another connection holds the lock: try again later. */
 static bool
 rc_busy(int rc)
@@ -690,7 +681,7 @@ store_commit(struct store *s, struct vmirs_err **err)
     if (rc == SQLITE_OK) {
         if (s->busy_since_ms)
             log_info("database `%s` is writable again: %zu writes that waited %lld ms committed",
-                     s->path, n, (long long) (mono_ms() - s->busy_since_ms));
+                     s->path, n, (long long) (clock_mono_ms() - s->busy_since_ms));
         s->busy_since_ms = 0;
         s->retry_ms = 0;
         ops_clear(s);
@@ -699,7 +690,7 @@ store_commit(struct store *s, struct vmirs_err **err)
     }
     if (rc_busy(rc)) {
         if (!s->busy_since_ms) {
-            s->busy_since_ms = mono_ms();
+            s->busy_since_ms = clock_mono_ms();
             s->retry_ms = STORE_RETRY_MIN_MS;
             log_warn("database `%s` is locked by another process: writes wait, supervision goes "
                      "on",
