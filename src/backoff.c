@@ -17,20 +17,23 @@ backoff_long_run(int64_t started_ms, int64_t now_ms)
     return d >= BACKOFF_HEALTHY_MS;
 }
 
+int64_t
+backoff_doubled(unsigned steps, int64_t min_ms, int64_t max_ms)
+{
+    int64_t d = min_ms;
+
+    /* Stops at the cap, so no doubling can overflow however many steps. */
+    for (unsigned i = 0; i < steps && d < max_ms; i++)
+        d *= 2;
+    return d < max_ms ? d : max_ms;
+}
+
 /* The wait after the given number of consecutive failures (at least 1):
- * none after the first, then BACKOFF_MIN_MS doubled each time, capped.
- * The loop stops at the cap, so no shift can overflow however many
- * failures there were. */
+ * none after the first, then BACKOFF_MIN_MS doubled each time, capped. */
 static int64_t
 backoff_delay_ms(unsigned failures)
 {
-    int64_t d = BACKOFF_MIN_MS;
-
-    if (failures <= 1)
-        return 0;
-    for (unsigned i = 2; i < failures && d < BACKOFF_MAX_MS; i++)
-        d *= 2;
-    return d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS;
+    return failures <= 1 ? 0 : backoff_doubled(failures - 2, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 }
 
 void

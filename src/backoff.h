@@ -35,6 +35,10 @@ void backoff_failed(struct backoff *b, int64_t started_ms, int64_t now_ms);
  * failures once it has lasted BACKOFF_HEALTHY_MS. */
 void backoff_running(struct backoff *b, int64_t started_ms, int64_t now_ms);
 
+/* min_ms doubled steps times, capped at max_ms: the one doubling rule of
+ * every back-off in vmirsd (slots here, libvirt reconnects in virt.c). */
+int64_t backoff_doubled(unsigned steps, int64_t min_ms, int64_t max_ms);
+
 /* Whether a create may start now; else *wait_ms says how long to wait. */
 bool backoff_ready(const struct backoff *b, int64_t now_ms, int64_t *wait_ms);
 

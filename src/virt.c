@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "util.h"
 #include "workq.h"
@@ -115,12 +116,7 @@ STATIC unsigned virt_backoff_ms(unsigned failures);
 STATIC unsigned
 virt_backoff_ms(unsigned failures)
 {
-    unsigned ms = VIRT_BACKOFF_MIN_MS;
-
-    /* Stops doubling at the cap, so it never overflows. */
-    for (unsigned i = 0; i < failures && ms < VIRT_BACKOFF_MAX_MS; i++)
-        ms *= 2;
-    return ms < VIRT_BACKOFF_MAX_MS ? ms : VIRT_BACKOFF_MAX_MS;
+    return (unsigned) backoff_doubled(failures, VIRT_BACKOFF_MIN_MS, VIRT_BACKOFF_MAX_MS);
 }
 
 static bool

@@ -220,13 +220,31 @@ test_extreme_times(void **state)
     assert_true(b.not_before_ms == INT64_MIN + 8 * S);
 }
 
+/* The shared doubling rule: min, doubled per step, held at the cap, and
+ * no overflow however many steps. */
+static void
+test_doubled(void **state)
+{
+    static const struct {
+        unsigned steps;
+        int64_t want;
+    } cases[] = {{0, 500}, {1, 1000}, {2, 2000}, {3, 2000}, {UINT_MAX, 2000}};
+
+    (void) state;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        if (backoff_doubled(cases[i].steps, 500, 2000) != cases[i].want)
+            fail_msg("%u steps: want %jd", cases[i].steps, (intmax_t) cases[i].want);
+    assert_int_equal(backoff_doubled(UINT_MAX, 1, INT64_MAX / 2 + 1), INT64_MAX / 2 + 1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sequence), cmocka_unit_test(test_failed),
-        cmocka_unit_test(test_running),  cmocka_unit_test(test_reset_then_fail),
-        cmocka_unit_test(test_ready),    cmocka_unit_test(test_extreme_times),
+        cmocka_unit_test(test_sequence),        cmocka_unit_test(test_doubled),
+        cmocka_unit_test(test_failed),          cmocka_unit_test(test_running),
+        cmocka_unit_test(test_reset_then_fail), cmocka_unit_test(test_ready),
+        cmocka_unit_test(test_extreme_times),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
