@@ -8,7 +8,7 @@ FUZZ_OUT ?= $(builddir)/tests/fuzz/build
 TARGETS = manifest conf dommeta oci
 
 # What the targets need of libvmirs.
-SOURCES = err util base64 diag log quantity kvalid selector conf yamlnode model \
+SOURCES = err util base64 diag log quantity kvalid selector conf yamlnode yamlnode_scalar yamlnode_schema yamlnode_json yamlnode_stream model \
 	vmi_parse vmirs_parse kobj_parse manifest validate dommeta \
 	image image_ref image_json image_blob image_oci image_archive image_view image_cache
 
