@@ -8,8 +8,9 @@ FUZZ_OUT ?= $(builddir)/tests/fuzz/build
 TARGETS = manifest conf dommeta oci
 
 # What the targets need of libvmirs.
-SOURCES = err util base64 diag log quantity kvalid selector conf yamlnode model \
-	vmi_parse vmirs_parse kobj_parse manifest validate dommeta \
+SOURCES = err util base64 diag log quantity kvalid selector conf yamlnode yamlnode_scalar yamlnode_schema yamlnode_json yamlnode_stream model \
+	vmi_parse vmi_parse_domain vmi_parse_network vmi_parse_volume vmi_parse_probe vmi_parse_check \
+	vmirs_parse kobj_parse manifest validate dommeta \
 	image image_ref image_json image_blob image_oci image_archive image_view image_cache
 
 # EXTRA_CFLAGS: e.g. -DFUZZ_SKIP_EMPTY_FILES for a local fuzz_manifest run.
