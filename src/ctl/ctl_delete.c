@@ -4,7 +4,6 @@
  * replaces it, as a ReplicaSet replaces a deleted pod. */
 #include "config.h"
 
-#include <getopt.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "ctl_opts.h"
 #include "ctl_spool.h"
 #include "dommeta.h"
 #include "util.h"
@@ -195,36 +195,20 @@ delete_lookup(virConnectPtr conn, const char *domain, const char *name, virDomai
 int
 ctl_delete(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"namespace", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *ns = "default", *name;
+    const struct ctl_opts_spec spec = {0, NULL, NULL, delete_usage};
     cleanup_free char *type_copy = NULL, *domain = NULL;
     struct vmirs_conf conf = {0};
+    struct ctl_opts opts;
     struct dommeta m = {0};
+    const char *name, *ns;
     virConnectPtr conn;
     virDomainPtr dom = NULL;
-    int opt, rc;
+    int rc;
 
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'n':
-            ns = optarg;
-            break;
-        case 'h':
-            delete_usage(stdout);
-            return CTL_OK;
-        default:
-            delete_usage(stderr);
-            return CTL_USAGE;
-        }
-    }
-    if (ctl_object_arg(argc - optind, argv + optind, 1, "delete", delete_usage, &type_copy,
-                       &name) != CTL_OK)
-        return CTL_USAGE;
+    rc = ctl_opts_parse_object(&spec, argc, argv, 1, "delete", &opts, &type_copy, &name);
+    if (rc != CTL_OPTS_GO_ON)
+        return rc;
+    ns = opts.ns;
     if (!*name || !*ns) {
         delete_usage(stderr);
         return CTL_USAGE;

@@ -3,12 +3,12 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "ctl_opts.h"
 #include "table.h"
 #include "util.h"
 
@@ -133,51 +133,44 @@ describe_events(struct table *t, const json_t *events, int64_t now)
     }
 }
 
+static void
+describe_usage(FILE *out)
+{
+    fprintf(out, "Usage: vmirsctl describe vmirs NAME [-n NS]\n");
+}
+
 int
 ctl_describe(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"namespace", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     static const char *const meta_skip[] = {"name", "namespace", "labels", "annotations", NULL};
-    const char *ns = "default";
+    const struct ctl_opts_spec spec = {0, NULL, NULL, describe_usage};
+    struct ctl_opts opts;
     struct store *s = NULL;
     json_t *items, *events, *o, *content;
+    const char *name;
     struct table *t;
-    int kind, opt, rc;
+    int kind, rc;
 
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'n':
-            ns = optarg;
-            break;
-        case 'h':
-            printf("Usage: vmirsctl describe vmirs NAME [-n NS]\n");
-            return CTL_OK;
-        default:
-            fprintf(stderr, "Usage: vmirsctl describe vmirs NAME [-n NS]\n");
-            return CTL_USAGE;
-        }
-    }
-    if (argc - optind != 2 || ctl_parse_kind(argv[optind], &kind) < 0 || kind != 0) {
-        fprintf(stderr, "Usage: vmirsctl describe vmirs NAME [-n NS]\n");
+    rc = ctl_opts_parse(&spec, argc, argv, &opts);
+    if (rc != CTL_OPTS_GO_ON)
+        return rc;
+    if (argc - opts.next != 2 || ctl_parse_kind(argv[opts.next], &kind) < 0 || kind != 0) {
+        describe_usage(stderr);
         return CTL_USAGE;
     }
+    name = argv[opts.next + 1];
     rc = ctl_open_store(ctx, &s);
     if (rc != CTL_OK)
         return rc;
-    items = ctl_vmirs_list(s, ns, argv[optind + 1]);
-    events = ctl_event_list(s, ns, argv[optind + 1]);
+    items = ctl_vmirs_list(s, opts.ns, name);
+    events = ctl_event_list(s, opts.ns, name);
     store_close(s);
     o = json_array_get(items, 0);
     if (!o) {
         fprintf(stderr,
                 "Error from server (NotFound): "
                 "virtualmachineinstancereplicasets.kubevirt.io \"%s\" not found\n",
-                argv[optind + 1]);
+                name);
         json_decref(items);
         json_decref(events);
         return CTL_ERROR;

@@ -1,18 +1,21 @@
 /* vmirsctl get vmirs|vmis: kubectl get's tables, -o wide, -o yaml, -o json. */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "ctl_opts.h"
 #include "emit.h"
 #include "table.h"
 #include "util.h"
 
 enum get_kind { GET_VMIRS, GET_VMIS };
-enum get_format { FMT_TABLE, FMT_WIDE, FMT_YAML, FMT_JSON };
+/* -o's values, indexed as ctl_opts gives them; FMT_TABLE without -o. */
+enum get_format { FMT_TABLE = -1, FMT_WIDE, FMT_YAML, FMT_JSON };
+static const char *const get_formats[] = {
+    [FMT_WIDE] = "wide", [FMT_YAML] = "yaml", [FMT_JSON] = "json", NULL};
 
 /* The names kubectl accepts for KubeVirt's resources. */
 static const struct {
@@ -192,64 +195,29 @@ get_usage(FILE *out)
 int
 ctl_get(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"namespace", required_argument, NULL, 'n'},
-        {"all-namespaces", no_argument, NULL, 'A'},
-        {"output", required_argument, NULL, 'o'},
-        {"selector", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *ns = "default", *name = NULL, *sel_text = NULL;
-    enum get_format fmt = FMT_TABLE;
+    const char *name = NULL, *sel_text = NULL;
+    const struct ctl_flag flags[] = {{"selector", 'l', &sel_text}, {NULL}};
+    const struct ctl_opts_spec spec = {CTL_OPT_ALL_NS | CTL_OPT_OUTPUT, get_formats, flags,
+                                       get_usage};
+    struct ctl_opts opts;
     struct selector sel = {0};
     struct store *s = NULL;
     json_t *items;
-    int kind, opt, rc;
-    bool all_ns = false;
+    int kind, rc;
 
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "n:Ao:l:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'n':
-            ns = optarg;
-            break;
-        case 'A':
-            all_ns = true;
-            break;
-        case 'o':
-            if (strcmp(optarg, "wide") == 0)
-                fmt = FMT_WIDE;
-            else if (strcmp(optarg, "yaml") == 0)
-                fmt = FMT_YAML;
-            else if (strcmp(optarg, "json") == 0)
-                fmt = FMT_JSON;
-            else {
-                fprintf(stderr, "vmirsctl: unknown output format \"%s\": use wide, yaml or json\n",
-                        optarg);
-                return CTL_USAGE;
-            }
-            break;
-        case 'l':
-            sel_text = optarg;
-            break;
-        case 'h':
-            get_usage(stdout);
-            return CTL_OK;
-        default:
-            get_usage(stderr);
-            return CTL_USAGE;
-        }
-    }
-    if (optind >= argc || argc - optind > 2) {
+    rc = ctl_opts_parse(&spec, argc, argv, &opts);
+    if (rc != CTL_OPTS_GO_ON)
+        return rc;
+    if (opts.next >= argc || argc - opts.next > 2) {
         get_usage(stderr);
         return CTL_USAGE;
     }
-    if (ctl_parse_kind(argv[optind], &kind) < 0) {
-        fprintf(stderr, "vmirsctl: the server doesn't have a resource type \"%s\"\n", argv[optind]);
+    if (ctl_parse_kind(argv[opts.next], &kind) < 0) {
+        fprintf(stderr, "vmirsctl: the server doesn't have a resource type \"%s\"\n",
+                argv[opts.next]);
         return CTL_USAGE;
     }
-    name = argc - optind == 2 ? argv[optind + 1] : NULL;
+    name = argc - opts.next == 2 ? argv[opts.next + 1] : NULL;
     if (sel_text) {
         cleanup_free char *err = NULL;
 
@@ -267,8 +235,9 @@ ctl_get(struct ctl_ctx *ctx, int argc, char **argv)
         selector_free(&sel);
         return rc;
     }
-    items = kind == GET_VMIRS ? ctl_vmirs_list(s, all_ns ? NULL : ns, name)
-                              : ctl_vmi_list(s, all_ns ? NULL : ns, sel_text ? &sel : NULL);
+    items = kind == GET_VMIRS
+                ? ctl_vmirs_list(s, opts.all_ns ? NULL : opts.ns, name)
+                : ctl_vmi_list(s, opts.all_ns ? NULL : opts.ns, sel_text ? &sel : NULL);
     if (kind == GET_VMIS && name) {
         /* One VMI by name: filter the list. */
         json_t *one = json_array();
@@ -287,21 +256,21 @@ ctl_get(struct ctl_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n", resource_names[kind],
                 name);
         rc = CTL_ERROR;
-    } else if (fmt == FMT_JSON || fmt == FMT_YAML) {
+    } else if (opts.output == FMT_JSON || opts.output == FMT_YAML) {
         json_t *out = name ? json_incref(json_array_get(items, 0)) : ctl_list(json_incref(items));
 
-        if ((fmt == FMT_JSON ? emit_json(out, stdout) : emit_yaml(out, stdout)) < 0)
+        if ((opts.output == FMT_JSON ? emit_json(out, stdout) : emit_yaml(out, stdout)) < 0)
             rc = CTL_ERROR;
         json_decref(out);
     } else if (json_array_size(items) == 0) {
-        if (all_ns)
+        if (opts.all_ns)
             fprintf(stderr, "No resources found\n");
         else
-            fprintf(stderr, "No resources found in %s namespace.\n", ns);
+            fprintf(stderr, "No resources found in %s namespace.\n", opts.ns);
     } else if (kind == GET_VMIRS) {
-        print_vmirs_table(items, fmt == FMT_WIDE, all_ns, ctl_now_ms());
+        print_vmirs_table(items, opts.output == FMT_WIDE, opts.all_ns, ctl_now_ms());
     } else {
-        print_vmi_table(items, fmt == FMT_WIDE, all_ns, ctl_now_ms());
+        print_vmi_table(items, opts.output == FMT_WIDE, opts.all_ns, ctl_now_ms());
     }
     json_decref(items);
     return rc;

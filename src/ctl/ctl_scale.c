@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <yaml.h>
 
 #include "ctl.h"
+#include "ctl_opts.h"
 #include "ctl_spool.h"
 #include "util.h"
 
@@ -432,39 +432,21 @@ scale_usage(FILE *out)
 int
 ctl_scale(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"replicas", required_argument, NULL, 'r'},
-        {"namespace", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *ns = "default", *replicas = NULL, *name;
+    const char *replicas = NULL, *name, *ns;
+    const struct ctl_flag flags[] = {{"replicas", 0, &replicas}, {NULL}};
+    const struct ctl_opts_spec spec = {0, NULL, flags, scale_usage};
     cleanup_free char *type_copy = NULL;
     struct vmirs_conf conf = {0};
+    struct ctl_opts opts;
     char *cand[2];
     int64_t n;
-    int opt, rc = -1;
+    int rc;
 
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'r':
-            replicas = optarg;
-            break;
-        case 'n':
-            ns = optarg;
-            break;
-        case 'h':
-            scale_usage(stdout);
-            return CTL_OK;
-        default:
-            scale_usage(stderr);
-            return CTL_USAGE;
-        }
-    }
-    if (ctl_object_arg(argc - optind, argv + optind, 0, "scale", scale_usage, &type_copy, &name) !=
-        CTL_OK)
-        return CTL_USAGE;
+    rc = ctl_opts_parse_object(&spec, argc, argv, 0, "scale", &opts, &type_copy, &name);
+    if (rc != CTL_OPTS_GO_ON)
+        return rc;
+    ns = opts.ns;
+    rc = -1;
     if (!replicas) {
         fprintf(stderr, "vmirsctl: required flag \"--replicas\" not set\n");
         scale_usage(stderr);

@@ -5,13 +5,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "ctl.h"
+#include "ctl_opts.h"
 #include "ctl_spool.h"
 #include "emit.h"
 #include "kvalid.h"
@@ -172,49 +172,22 @@ expose_render(const json_t *service, const char *path, char **text, size_t *len)
 int
 ctl_expose(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    enum { OPT_NAME = 256, OPT_PORT, OPT_TARGET_PORT };
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, OPT_NAME},
-        {"port", required_argument, NULL, OPT_PORT},
-        {"target-port", required_argument, NULL, OPT_TARGET_PORT},
-        {"namespace", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *ns = "default", *svc = NULL, *port_text = NULL, *target = NULL, *name;
+    const char *svc = NULL, *port_text = NULL, *target = NULL, *name, *ns;
+    const struct ctl_flag flags[] = {
+        {"name", 0, &svc}, {"port", 0, &port_text}, {"target-port", 0, &target}, {NULL}};
+    const struct ctl_opts_spec spec = {0, NULL, flags, expose_usage};
     cleanup_free char *type_copy = NULL, *path = NULL, *text = NULL;
     struct vmirs_conf conf = {0};
     json_t *rs = NULL, *selector, *service;
+    struct ctl_opts opts;
     int64_t port, t;
     size_t len = 0;
-    int opt, rc;
+    int rc;
 
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_NAME:
-            svc = optarg;
-            break;
-        case OPT_PORT:
-            port_text = optarg;
-            break;
-        case OPT_TARGET_PORT:
-            target = optarg;
-            break;
-        case 'n':
-            ns = optarg;
-            break;
-        case 'h':
-            expose_usage(stdout);
-            return CTL_OK;
-        default:
-            expose_usage(stderr);
-            return CTL_USAGE;
-        }
-    }
-    if (ctl_object_arg(argc - optind, argv + optind, 0, "expose", expose_usage, &type_copy,
-                       &name) != CTL_OK)
-        return CTL_USAGE;
+    rc = ctl_opts_parse_object(&spec, argc, argv, 0, "expose", &opts, &type_copy, &name);
+    if (rc != CTL_OPTS_GO_ON)
+        return rc;
+    ns = opts.ns;
     if (!svc || !port_text) {
         fprintf(stderr, "vmirsctl: required flag%s %s not set\n", !svc && !port_text ? "s" : "",
                 !svc ? (!port_text ? "\"--name\", \"--port\"" : "\"--name\"") : "\"--port\"");
