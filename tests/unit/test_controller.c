@@ -20,6 +20,7 @@
 #include <libvirt/libvirt.h>
 #include <uv.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "controller.h"
 #include "dommeta.h"
@@ -617,7 +618,10 @@ test_scale_down(void **state)
     rig_init(&r, web_manifest(3, ""));
     rig_up(&r, 3);
     names = fake_virt_names(r.fv, &n);
-    paused = xstrdup(names[2]);
+    /* The first created: the oldest Ready, the last a ranking on readiness
+     * time alone would pick. */
+    assert_int_equal(fake_virt_calls(r.fv, "create", shut, 1), 3);
+    paused = xstrdup(shut[0].name);
     fake_virt_set_state(r.fv, paused, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER,
                         VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
     /* Paused by a user: still Running, no longer Ready, not replaced. */
@@ -657,6 +661,169 @@ test_scale_down(void **state)
     rig_fini(&r);
 }
 
+/* ---- d. a failing create and its back-off ---- */
+
+#define INJECTED "internal error: injected create failure"
+
+/* Creates that libvirt refuses: each is a FailedCreate event with
+ * libvirt's message (folded into one row with a count, as kubectl shows
+ * it) and the ReplicaFailure condition. Per slot, the first retry is
+ * immediate, the next waits BACKOFF_MIN_MS (backoff.h): so four refusals
+ * come at once (two slots, two tries each) and then nothing for a second,
+ * no tight loop. Once libvirt accepts, the replica is made, the condition
+ * cleared, and no create is made after it. */
+static void
+test_create_backoff(void **state)
+{
+    struct rig r;
+    struct fake_call calls[16];
+    size_t n;
+    cleanup_free char *failed = xasprintf("Error creating virtual machine instance: %s", INJECTED);
+
+    rig_init(&r, web_manifest(1, ""));
+    fake_virt_fail_creates(r.fv, 4, INJECTED);
+    rig_start(&r);
+    wait_for(ncalls(&r, "create") == 4 &&
+             sql_int(&r,
+                     "SELECT COUNT(*) FROM conditions WHERE type = 'ReplicaFailure' AND "
+                     "reason = 'FailedCreate' AND message = ?1",
+                     INJECTED, NULL) == 1 &&
+             event_count(&r, "FailedCreate", failed) == 4);
+    assert_int_equal(fake_virt_count(r.fv), 0);
+    assert_int_equal(
+        sql_int(&r, "SELECT COUNT(*) FROM events WHERE reason = 'FailedCreate' AND type = 'Warning'",
+                NULL, NULL),
+        1);
+    /* A failed create leaves no files behind. */
+    for (size_t i = 0; i < fake_virt_calls(r.fv, "create", calls, ARRAY_SIZE(calls)); i++) {
+        cleanup_free char *dir = replica_dir(&r, calls[i].name);
+
+        assert_false(dir_exists(dir));
+    }
+
+    wait_for(fake_virt_count(r.fv) == 1 && event_rows(&r, "SuccessfulCreate") == 1 &&
+             web_status_is(&r, 1, 1, 1) &&
+             sql_int(&r, "SELECT COUNT(*) FROM conditions WHERE type = 'ReplicaFailure'", NULL,
+                     NULL) == 0 &&
+             rig_quiet(&r));
+    assert_int_equal(event_count(&r, "FailedCreate", failed), 4);
+    rig_stop(&r); /* whatever was in flight is over: every create is counted */
+    n = fake_virt_calls(r.fv, "create", calls, ARRAY_SIZE(calls));
+    assert_int_equal(n, 5);
+    assert_int_equal(calls[4].rc, 0);
+    /* Per slot: a retry at once, then one that waited out the back-off.
+     * 50 ms of slack for the loop's cached clock. */
+    for (size_t i = 0; i < n; i++) {
+        size_t tries = 0;
+        int64_t last = 0;
+
+        for (size_t k = 0; k <= i; k++) {
+            if (calls[k].slot != calls[i].slot)
+                continue;
+            if (tries == 1 && calls[k].mono_ms - last >= BACKOFF_MIN_MS)
+                fail_msg("slot %u: the first retry waited %lld ms", calls[k].slot,
+                         (long long) (calls[k].mono_ms - last));
+            if (tries == 2 && calls[k].mono_ms - last < BACKOFF_MIN_MS - 50)
+                fail_msg("slot %u: the second retry came after %lld ms, not %d", calls[k].slot,
+                         (long long) (calls[k].mono_ms - last), BACKOFF_MIN_MS);
+            assert_true(tries < 3);
+            last = calls[k].mono_ms;
+            tries++;
+        }
+    }
+    assert_true(calls[4].mono_ms - calls[3].mono_ms >= BACKOFF_MIN_MS - 50);
+    assert_int_equal(calls[0].slot, calls[1].slot);
+
+    rig_fini(&r);
+}
+
+/* ---- f. adoption ---- */
+
+/* Metadata of a replica-like domain made by someone else: owner NULL for
+ * a released one. */
+static void
+seed_domain(struct rig *r, const char *name, const char *owner_ns, const char *owner_name,
+            const char *owner_uid, const char *app, unsigned slot)
+{
+    struct dommeta m = {0};
+
+    m.owner_namespace = owner_ns ? xstrdup(owner_ns) : NULL;
+    m.owner_name = owner_name ? xstrdup(owner_name) : NULL;
+    m.owner_uid = owner_uid ? xstrdup(owner_uid) : NULL;
+    m.vmi_name = xstrdup(strchr(name, '_') + 1);
+    m.vmi_uid = xstrdup("6f1c0d9e-0000-4000-8000-00000000beef");
+    m.template_hash = xstrdup("an-older-template");
+    m.slot = slot;
+    labels_set(&m.labels, "app", app);
+    fake_virt_add(r->fv, name, &m, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
+    dommeta_free(&m);
+}
+
+static void
+assert_owner(struct rig *r, const char *name, const char *ns, const char *owner, const char *uid)
+{
+    struct dommeta m;
+
+    assert_int_equal(fake_virt_meta(r->fv, name, &m), 0);
+    if (!owner) {
+        assert_null(m.owner_uid);
+    } else {
+        assert_string_equal(m.owner_namespace, ns);
+        assert_string_equal(m.owner_name, owner);
+        assert_string_equal(m.owner_uid, uid);
+    }
+    dommeta_free(&m);
+}
+
+/* Domains with vmirsd metadata and no live owner whose labels match the
+ * selector are adopted (SPEC section 3): one released (no owner), one
+ * whose owner is a set vmirsd does not know. Their metadata then names
+ * web, and only the third replica is created. One with other labels and
+ * one in another namespace are left alone. Nothing is stopped. */
+static void
+test_adopt(void **state)
+{
+    struct rig r;
+    struct fake_call sets[8];
+    size_t nsets;
+    cleanup_free char *uid = NULL;
+
+    rig_init(&r, web_manifest(3, ""));
+    seed_domain(&r, "default_webrlsd2", NULL, NULL, NULL, "web", 0);
+    seed_domain(&r, "default_weborph5", "default", "web-old",
+                "0d0e0a0d-0000-4000-8000-000000000001", "web", 1);
+    seed_domain(&r, "default_otherx2b", NULL, NULL, NULL, "other", 0);
+    seed_domain(&r, "prod_webzz2zz", NULL, NULL, NULL, "web", 0);
+    rig_start(&r);
+    wait_for(fake_virt_count(r.fv) == 5 && event_rows(&r, "SuccessfulCreate") == 1 &&
+             web_status_is(&r, 3, 3, 3) && rig_quiet(&r));
+    uid = web_uid(&r);
+
+    nsets = fake_virt_calls(r.fv, "set_meta", sets, ARRAY_SIZE(sets));
+    assert_int_equal(nsets, 2);
+    assert_string_not_equal(sets[0].name, sets[1].name);
+    assert_owner(&r, "default_webrlsd2", "default", "web", uid);
+    assert_owner(&r, "default_weborph5", "default", "web", uid);
+    assert_owner(&r, "default_otherx2b", NULL, NULL, NULL);
+    assert_owner(&r, "prod_webzz2zz", NULL, NULL, NULL);
+    assert_int_equal(ncalls(&r, "create"), 1);
+    assert_int_equal(ncalls(&r, "destroy") + ncalls(&r, "shutdown"), 0);
+    /* The adopted keep their names and slots; the new one takes slot 2. */
+    {
+        struct fake_call c[1];
+        struct dommeta m;
+
+        fake_virt_calls(r.fv, "create", c, 1);
+        assert_true(is_replica_name(c[0].name, "default_web"));
+        assert_int_equal(fake_virt_meta(r.fv, c[0].name, &m), 0);
+        assert_int_equal(m.slot, 2);
+        dommeta_free(&m);
+    }
+    assert_int_equal(sql_int(&r, "SELECT COUNT(*) FROM replicas WHERE rs_uid = ?1", uid, NULL),
+                     3);
+    rig_fini(&r);
+}
+
 int
 main(void)
 {
@@ -665,6 +832,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_create, loop_setup, loop_teardown),
         cmocka_unit_test_setup_teardown(test_replace, loop_setup, loop_teardown),
         cmocka_unit_test_setup_teardown(test_scale_down, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_create_backoff, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_adopt, loop_setup, loop_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
