@@ -742,7 +742,7 @@ work_create(struct job *j, char **errmsg)
     if (!v) {
         err_set(&err, 0, "VirtualMachineInstanceReplicaSet \"%s/%s\" vanished", j->ns,
                 j->vmirs_name);
-    } else if (materialize_replica(c->conf, c->type, v, &objs, &j->id, false, &xml, &err) == 0) {
+    } else if (materialize_replica(c->conf, c->type, v, &objs, &j->id, &xml, &err) == 0) {
         if (write_intent(c, j, &err) == 0 && c->ops->create(c->v, xml, &err) == 0)
             rc = 0;
         j->errcode = rc < 0 && err ? err->code : 0;

@@ -416,16 +416,14 @@ out:
 
 int
 materialize_replica(const struct vmirs_conf *conf, const char *domain_type, const struct vmirs *v,
-                    const struct materialize_objects *objs, struct replica_id *id, bool dry_run,
-                    char **xml, struct vmirs_err **err)
+                    const struct materialize_objects *objs, struct replica_id *id, char **xml,
+                    struct vmirs_err **err)
 {
     const struct vmi_spec *s = &v->spec.template->spec;
     cleanup_free char *dir = NULL;
     struct replica_domxml r;
     int rc = -1;
 
-    if (dry_run)
-        return materialize_render(conf, domain_type, v, objs, id, xml, err);
     if (!replica_domxml_needs_dir(s, domain_type))
         dir = xasprintf("%s/replicas/%s", conf->state_dir, id->domain_name);
     else if (volume_replica_dir_create(conf->state_dir, id->domain_name, &dir, err) < 0)

@@ -75,14 +75,13 @@ int materialize_render(const struct vmirs_conf *conf, const char *domain_type,
                        const struct replica_id *id, char **xml, struct vmirs_err **err);
 
 /* Resolve images (which may fill the image cache), create the replica's
- * files unless dry_run (which is materialize_render), and write its
- * domain XML to *xml. The replica's
+ * files, and write its domain XML to *xml. The replica's
  * directory is created exclusively (one that exists is another replica's:
  * an error) and id->made_dir set. On failure the files made so far are
  * removed, and only those. */
 int materialize_replica(const struct vmirs_conf *conf, const char *domain_type,
                         const struct vmirs *v, const struct materialize_objects *objs,
-                        struct replica_id *id, bool dry_run, char **xml, struct vmirs_err **err);
+                        struct replica_id *id, char **xml, struct vmirs_err **err);
 
 /* Remove the replica's files (its directory); harmless when absent. */
 int materialize_remove(const struct vmirs_conf *conf, const char *domain_name,
