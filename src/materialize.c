@@ -388,6 +388,48 @@ resolve_kernel(struct replica_domxml *r, const struct vmirs_conf *conf, const st
     return 0;
 }
 
+/* Every image and claim a replica uses, resolved in the order
+ * make_files resolves them: what --render needs of the disk. */
+static int
+resolve_all(struct replica_domxml *r, const struct vmirs_conf *conf, const struct vmi_spec *s,
+            const struct materialize_objects *objs, struct vmirs_err **err)
+{
+    if (resolve_kernel(r, conf, s, objs, err) < 0)
+        return -1;
+    for (size_t i = 0; i < r->ndisks; i++)
+        if (resolve_disk(&r->disks[i], conf, objs, err) < 0)
+            return -1;
+    return 0;
+}
+
+/* A replica's files. Each disk is resolved just before its file is made,
+ * so the first problem in disk order is the one reported. */
+static int
+make_files(struct replica_domxml *r, const struct vmirs_conf *conf, const struct vmi_spec *s,
+           const struct replica_id *id, const struct materialize_objects *objs,
+           struct vmirs_err **err)
+{
+    if (resolve_kernel(r, conf, s, objs, err) < 0)
+        return -1;
+    for (size_t i = 0; i < r->ndisks; i++)
+        if (resolve_disk(&r->disks[i], conf, objs, err) < 0 ||
+            make_disk(&r->disks[i], s, id, objs, err) < 0)
+            return -1;
+    for (size_t i = 0; i < r->nfss; i++)
+        if (make_fs_dir(&r->fss[i], id, objs, err) < 0)
+            return err_wrap(err, "volume `%s`", r->fss[i].vol->name);
+    return 0;
+}
+
+/* The XML of a replica laid out and resolved. */
+static int
+write_xml(struct replica_domxml *r, const struct vmirs_conf *conf, const char *domain_type,
+          const struct vmirs *v, const struct replica_id *id, char **xml, struct vmirs_err **err)
+{
+    replica_domxml_fill(r, domain_type, conf->network, v, id);
+    return domxml_build(&r->x, xml, err);
+}
+
 int
 materialize_render(const struct vmirs_conf *conf, const char *domain_type, const struct vmirs *v,
                    const struct materialize_objects *objs, const struct replica_id *id, char **xml,
@@ -396,20 +438,13 @@ materialize_render(const struct vmirs_conf *conf, const char *domain_type, const
     const struct vmi_spec *s = &v->spec.template->spec;
     cleanup_free char *dir = xasprintf("%s/replicas/%s", conf->state_dir, id->domain_name);
     struct replica_domxml r;
-    int rc = -1;
+    int rc;
 
     replica_domxml_layout(&r, s, dir);
-    if (resolve_kernel(&r, conf, s, objs, err) < 0)
-        goto fail;
-    for (size_t i = 0; i < r.ndisks; i++)
-        if (resolve_disk(&r.disks[i], conf, objs, err) < 0)
-            goto fail;
-    replica_domxml_fill(&r, domain_type, conf->network, v, id);
-    rc = domxml_build(&r.x, xml, err);
-    goto out;
-fail:
-    err_wrap(err, "replica `%s`", id->domain_name);
-out:
+    if (resolve_all(&r, conf, s, objs, err) < 0)
+        rc = err_wrap(err, "replica `%s`", id->domain_name);
+    else
+        rc = write_xml(&r, conf, domain_type, v, id, xml, err);
     replica_domxml_free(&r);
     return rc;
 }
@@ -422,7 +457,7 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
     const struct vmi_spec *s = &v->spec.template->spec;
     cleanup_free char *dir = NULL;
     struct replica_domxml r;
-    int rc = -1;
+    int rc;
 
     if (!replica_domxml_needs_dir(s, domain_type))
         dir = xasprintf("%s/replicas/%s", conf->state_dir, id->domain_name);
@@ -432,25 +467,10 @@ materialize_replica(const struct vmirs_conf *conf, const char *domain_type, cons
         id->made_dir = true;
 
     replica_domxml_layout(&r, s, dir);
-    if (resolve_kernel(&r, conf, s, objs, err) < 0)
-        goto fail;
-    /* Each disk is resolved just before its file is made, so the first
-     * problem in disk order is the one reported. */
-    for (size_t i = 0; i < r.ndisks; i++)
-        if (resolve_disk(&r.disks[i], conf, objs, err) < 0 ||
-            make_disk(&r.disks[i], s, id, objs, err) < 0)
-            goto fail;
-    for (size_t i = 0; i < r.nfss; i++)
-        if (make_fs_dir(&r.fss[i], id, objs, err) < 0) {
-            err_wrap(err, "volume `%s`", r.fss[i].vol->name);
-            goto fail;
-        }
-    replica_domxml_fill(&r, domain_type, conf->network, v, id);
-    rc = domxml_build(&r.x, xml, err);
-    goto out;
-fail:
-    err_wrap(err, "replica `%s`", id->domain_name);
-out:
+    if (make_files(&r, conf, s, id, objs, err) < 0)
+        rc = err_wrap(err, "replica `%s`", id->domain_name);
+    else
+        rc = write_xml(&r, conf, domain_type, v, id, xml, err);
     if (rc < 0 && id->made_dir) {
         struct vmirs_err *ignored = NULL;
 
