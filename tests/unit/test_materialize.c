@@ -71,15 +71,6 @@ secret(void *opaque, const char *ns, const char *name)
     return NULL;
 }
 
-static void
-counting_rng(void *buf, size_t n, void *opaque)
-{
-    unsigned *next = opaque;
-
-    for (size_t i = 0; i < n; i++)
-        ((unsigned char *) buf)[i] = (unsigned char) (*next)++;
-}
-
 static int
 setup(void **state)
 {

@@ -153,15 +153,6 @@ static const struct rd_case {
 };
 
 static void
-counting_rng(void *buf, size_t n, void *opaque)
-{
-    unsigned *next = opaque;
-
-    for (size_t i = 0; i < n; i++)
-        ((unsigned char *) buf)[i] = (unsigned char) (*next)++;
-}
-
-static void
 join(char *out, size_t size, const char *part)
 {
     size_t len = strlen(out);
