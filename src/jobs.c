@@ -101,7 +101,7 @@ work_create(struct job *j, char **errmsg)
     if (!v) {
         err_set(&err, 0, "VirtualMachineInstanceReplicaSet \"%s/%s\" vanished", j->ns,
                 j->vmirs_name);
-    } else if (materialize_replica(c->conf, c->type, v, &objs, &j->id, false, &xml, &err) == 0) {
+    } else if (materialize_replica(c->conf, c->type, v, &objs, &j->id, &xml, &err) == 0) {
         if (intents_append(c->journal_fd, &j->id, &err) == 0 &&
             c->ops->create(c->v, xml, &err) == 0)
             rc = 0;

@@ -15,14 +15,10 @@
 #include "cloudinit.h"
 #include "domxml.h"
 #include "image.h"
+#include "replica_domxml.h"
 #include "seediso.h"
 #include "util.h"
-#include "vmi_parse.h"
 #include "volume.h"
-
-/* QEMU's own virtiofsd in Debian 12's QEMU 7.2 (not on libvirt's search
- * path, which looks for the Rust one in /usr/libexec). */
-#define VIRTIOFSD_PATH "/usr/lib/qemu/virtiofsd"
 
 /* Debian's libvirt runs QEMU as this user (qemu.conf "user"). */
 #define QEMU_USER "libvirt-qemu"
@@ -144,211 +140,6 @@ materialize_domain_type(const struct vmirs_conf *conf)
     return kvm_usable_by(QEMU_USER) ? "kvm" : "qemu";
 }
 
-/* ---- planning ---- */
-
-static const char *const bus_names[] = {"sata", "virtio", "sata", "scsi",
-                                        "usb"}; /* index: enum disk_bus */
-
-/* One disk as the guest sees it, and the file behind it. */
-struct plan_disk {
-    const char *name;         /* disk (and volume) name */
-    const struct volume *vol; /* its volume */
-    const char *device;
-    const char *bus;
-    bool readonly;
-    unsigned boot_order;
-    const char *serial;
-    const char *cache;
-    const char *io;
-    char target[8];
-    char *source;
-    const char *format;
-    char *backing;
-    const char *backing_format;
-    char *alias;
-};
-
-/* A volume shared through virtiofs: a directory of its own. */
-struct plan_fs {
-    const struct volume *vol;
-    char *dir;
-};
-
-struct plan {
-    struct plan_disk *disks;
-    size_t ndisks;
-    struct plan_fs *fss;
-    size_t nfss;
-    char *kernel, *initrd; /* firmware.kernelBoot, extracted into the image cache */
-    struct domxml_iface *ifaces;
-    size_t nifaces;
-    char **strings; /* owned strings the domxml input points into */
-    size_t nstrings;
-};
-
-static const char *
-plan_keep(struct plan *p, char *s)
-{
-    p->strings = xrealloc(p->strings, (p->nstrings + 1) * sizeof(char *));
-    p->strings[p->nstrings++] = s;
-    return s;
-}
-
-static void
-plan_free(struct plan *p)
-{
-    for (size_t i = 0; i < p->ndisks; i++) {
-        free(p->disks[i].source);
-        free(p->disks[i].backing);
-        free(p->disks[i].alias);
-    }
-    free(p->disks);
-    for (size_t i = 0; i < p->nfss; i++)
-        free(p->fss[i].dir);
-    free(p->fss);
-    free(p->kernel);
-    free(p->initrd);
-    free(p->ifaces);
-    for (size_t i = 0; i < p->nstrings; i++)
-        free(p->strings[i]);
-    free(p->strings);
-    memset(p, 0, sizeof(*p));
-}
-
-static const struct volume *
-find_volume(const struct vmi_spec *s, const char *name)
-{
-    for (size_t i = 0; i < s->volumes.n; i++)
-        if (streq0(s->volumes.v[i].name, name))
-            return &s->volumes.v[i];
-    return NULL;
-}
-
-/* Targets in disk order per prefix, as virt-launcher assigns them:
- * vda, vdb... for virtio; sda, sdb... for sata, scsi and usb. */
-static void
-assign_target(char out[8], const char *bus, unsigned *vd, unsigned *sd)
-{
-    bool virtio = strcmp(bus, "virtio") == 0;
-    unsigned n = virtio ? (*vd)++ : (*sd)++;
-
-    if (n < 26)
-        snprintf(out, 8, "%s%c", virtio ? "vd" : "sd", 'a' + n);
-    else
-        snprintf(out, 8, "%s%c%c", virtio ? "vd" : "sd", 'a' + n / 26 - 1, 'a' + n % 26);
-}
-
-static void
-plan_disks(struct plan *p, const struct vmi_spec *s)
-{
-    const struct devices *dev = &s->domain.devices;
-    unsigned vd = 0, sd = 0;
-
-    p->disks = xcalloc(dev->disks.n + s->volumes.n, sizeof(*p->disks));
-    for (size_t i = 0; i < dev->disks.n; i++) {
-        const struct disk *d = &dev->disks.v[i];
-        struct plan_disk *k = &p->disks[p->ndisks++];
-
-        k->name = d->name;
-        k->vol = find_volume(s, vmi_disk_volume_name(d));
-        if (d->cdrom) {
-            k->device = "cdrom";
-            k->bus = bus_names[d->cdrom->bus];
-            /* KubeVirt's cdrom default is read-only. */
-            k->readonly = !d->cdrom->readonly.set || d->cdrom->readonly.v;
-        } else if (d->lun) {
-            k->device = "lun";
-            k->bus = bus_names[d->lun->bus];
-            k->readonly = d->lun->readonly.set && d->lun->readonly.v;
-        } else {
-            k->device = "disk";
-            k->bus = bus_names[d->disk ? d->disk->bus : BUS_UNSET];
-            k->readonly = d->disk && d->disk->readonly.set && d->disk->readonly.v;
-        }
-        k->boot_order = d->boot_order.set ? (unsigned) d->boot_order.v : 0;
-        k->serial = d->serial;
-        k->cache = d->cache ? vmi_cache_names[d->cache - 1] : NULL;
-        k->io = d->io == 1 ? "native" : d->io == 2 ? "threads" : NULL;
-        k->alias = xasprintf("ua-%s", d->name);
-    }
-    /* A volume used by no disk and no filesystem gets a default disk
-     * (sata), after them; a filesystem's volume gets none, as in KubeVirt. */
-    for (size_t i = 0; i < s->volumes.n; i++) {
-        const struct volume *v = &s->volumes.v[i];
-        bool used = false;
-
-        for (size_t j = 0; j < dev->disks.n; j++)
-            used = used || streq0(vmi_disk_volume_name(&dev->disks.v[j]), v->name);
-        for (size_t j = 0; j < dev->filesystems.n; j++)
-            used = used || streq0(dev->filesystems.v[j].name, v->name);
-        if (used)
-            continue;
-        p->disks[p->ndisks] = (struct plan_disk){.name = v->name,
-                                                 .vol = v,
-                                                 .device = "disk",
-                                                 .bus = "sata",
-                                                 .alias = xasprintf("ua-%s", v->name)};
-        p->ndisks++;
-    }
-    for (size_t i = 0; i < p->ndisks; i++)
-        assign_target(p->disks[i].target, p->disks[i].bus, &vd, &sd);
-}
-
-static void
-plan_filesystems(struct plan *p, const struct vmi_spec *s, const char *dir)
-{
-    const struct devices *dev = &s->domain.devices;
-
-    p->fss = xcalloc(dev->filesystems.n ? dev->filesystems.n : 1, sizeof(*p->fss));
-    for (size_t i = 0; i < dev->filesystems.n; i++) {
-        struct plan_fs *f = &p->fss[p->nfss++];
-
-        f->vol = find_volume(s, dev->filesystems.v[i].name);
-        f->dir = xasprintf("%s/fs-%s", dir, dev->filesystems.v[i].name);
-    }
-}
-
-/* A MAC address as libvirt takes it: KubeVirt (net.ParseMAC) also
- * accepts '-' between the groups, libvirt only ':'. */
-static char *
-mac_colons(const char *mac)
-{
-    char *m = xstrdup(mac);
-
-    for (char *c = m; *c; c++)
-        if (*c == '-')
-            *c = ':';
-    return m;
-}
-
-static void
-plan_ifaces(struct plan *p, const struct vmi_spec *s)
-{
-    const struct devices *dev = &s->domain.devices;
-
-    if (dev->interfaces.n == 0 && s->networks.n == 0) {
-        /* KubeVirt's default: one interface on the pod network, unless
-         * autoattachPodInterface is false. */
-        if (dev->autoattach_pod_interface.set && !dev->autoattach_pod_interface.v)
-            return;
-        p->ifaces = xcalloc(1, sizeof(*p->ifaces));
-        p->ifaces[0] = (struct domxml_iface){.model = "virtio", .alias = "ua-default"};
-        p->nifaces = 1;
-        return;
-    }
-    p->ifaces = xcalloc(dev->interfaces.n, sizeof(*p->ifaces));
-    for (size_t i = 0; i < dev->interfaces.n; i++) {
-        const struct iface *f = &dev->interfaces.v[i];
-
-        p->ifaces[p->nifaces++] = (struct domxml_iface){
-            .mac = f->mac_address ? plan_keep(p, mac_colons(f->mac_address)) : NULL,
-            .model = f->model ? f->model : "virtio",
-            .boot_order = f->boot_order.set ? (unsigned) f->boot_order.v : 0,
-            .alias = plan_keep(p, xasprintf("ua-%s", f->name)),
-        };
-    }
-}
-
 /* ---- files ---- */
 
 static const struct secret *
@@ -360,7 +151,7 @@ objs_secret(void *opaque, const char *ns, const char *name)
 }
 
 static int
-make_cloud_init(const struct plan_disk *k, const struct vmi_spec *s, const struct replica_id *id,
+make_cloud_init(const struct replica_disk *k, const struct vmi_spec *s, const struct replica_id *id,
                 const struct materialize_objects *objs, struct vmirs_err **err)
 {
     bool config_drive = k->vol->kind == VOL_CLOUD_INIT_CONFIG_DRIVE;
@@ -446,7 +237,7 @@ object_files_collect(const struct volume *v, const struct replica_id *id,
 }
 
 static int
-make_config_iso(const struct plan_disk *k, const struct replica_id *id,
+make_config_iso(const struct replica_disk *k, const struct replica_id *id,
                 const struct materialize_objects *objs, struct vmirs_err **err)
 {
     struct object_files of;
@@ -462,7 +253,7 @@ make_config_iso(const struct plan_disk *k, const struct replica_id *id,
  * guest sees them through virtiofsd, which runs as root), or empty for
  * an emptyDisk. Key names were validated as file names. */
 static int
-make_fs_dir(const struct plan_fs *f, const struct replica_id *id,
+make_fs_dir(const struct replica_fs *f, const struct replica_id *id,
             const struct materialize_objects *objs, struct vmirs_err **err)
 {
     struct object_files of;
@@ -487,83 +278,77 @@ format_name(enum disk_format f)
     return f == DISK_FORMAT_QCOW2 ? "qcow2" : "raw";
 }
 
-/* Give each planned disk its file; create it unless dry_run. */
+/* What disk k is made from, found before its file is made: the image's
+ * disk for a containerDisk (which may fill the image cache), the claim
+ * and its format for an ephemeral volume. Reads, and writes only the
+ * image cache. */
 static int
-plan_files(struct plan *p, const struct vmirs_conf *conf, const struct vmi_spec *s,
-           const struct replica_id *id, const struct materialize_objects *objs, const char *dir,
-           bool dry_run, struct vmirs_err **err)
+resolve_disk(struct replica_disk *k, const struct vmirs_conf *conf,
+             const struct materialize_objects *objs, struct vmirs_err **err)
 {
-    cleanup_free char *cache = xasprintf("%s/cache", conf->state_dir);
+    const struct volume *v = k->vol;
 
-    for (size_t i = 0; i < p->ndisks; i++) {
-        struct plan_disk *k = &p->disks[i];
-        const struct volume *v = k->vol;
-        int rc = 0;
+    switch (v->kind) {
+    case VOL_CONTAINER_DISK: {
+        cleanup_free char *cache = xasprintf("%s/cache", conf->state_dir);
+        struct image_disk img = {0};
 
-        switch (v->kind) {
-        case VOL_CONTAINER_DISK: {
-            struct image_disk img = {0};
-
-            if (image_resolve(conf->image_dir, cache, v->container_disk->image,
-                              v->container_disk->path, &img, err) < 0)
-                return err_wrap(err, "volume `%s`", v->name);
-            if (objs && objs->image_used)
-                objs->image_used(objs->opaque, &img);
-            k->source = xasprintf("%s/%s.qcow2", dir, v->name);
-            k->format = "qcow2";
-            k->backing = steal_ptr(&img.path);
-            k->backing_format = format_name(img.format);
-            image_disk_free(&img);
-            if (!dry_run)
-                rc = volume_overlay_create(k->source, k->backing, k->backing_format, err);
-            break;
-        }
-        case VOL_EPHEMERAL: {
-            const char *claim = v->ephemeral->persistent_volume_claim.claim_name;
-            enum disk_format fmt;
-            uint64_t size;
-
-            k->backing = xasprintf("%s/%s", conf->claim_dir, claim);
-            if (image_probe_disk(k->backing, &fmt, &size, err) < 0)
-                return err_wrap(err, "volume `%s`: claim `%s`", v->name, claim);
-            k->source = xasprintf("%s/%s.qcow2", dir, v->name);
-            k->format = "qcow2";
-            k->backing_format = format_name(fmt);
-            if (!dry_run)
-                rc = volume_overlay_create(k->source, k->backing, k->backing_format, err);
-            break;
-        }
-        case VOL_EMPTY_DISK:
-            k->source = xasprintf("%s/%s.qcow2", dir, v->name);
-            k->format = "qcow2";
-            if (!dry_run)
-                rc = volume_empty_disk_create(k->source, (uint64_t) v->empty_disk->capacity.value,
-                                              err);
-            break;
-        case VOL_CLOUD_INIT_NOCLOUD:
-        case VOL_CLOUD_INIT_CONFIG_DRIVE:
-            k->source = xasprintf("%s/%s.iso", dir, v->name);
-            k->format = "raw";
-            if (!dry_run)
-                rc = make_cloud_init(k, s, id, objs, err);
-            break;
-        case VOL_CONFIG_MAP:
-        case VOL_SECRET:
-            k->source = xasprintf("%s/%s.iso", dir, v->name);
-            k->format = "raw";
-            if (!dry_run)
-                rc = make_config_iso(k, id, objs, err);
-            break;
-        case VOL_NONE:
-            return err_set(err, 0, "volume `%s` has no source", v->name);
-        }
-        if (rc < 0)
+        if (image_resolve(conf->image_dir, cache, v->container_disk->image, v->container_disk->path,
+                          &img, err) < 0)
             return err_wrap(err, "volume `%s`", v->name);
+        if (objs && objs->image_used)
+            objs->image_used(objs->opaque, &img);
+        k->backing = steal_ptr(&img.path);
+        k->backing_format = format_name(img.format);
+        image_disk_free(&img);
+        return 0;
     }
-    for (size_t i = 0; i < p->nfss && !dry_run; i++)
-        if (make_fs_dir(&p->fss[i], id, objs, err) < 0)
-            return err_wrap(err, "volume `%s`", p->fss[i].vol->name);
-    return 0;
+    case VOL_EPHEMERAL: {
+        const char *claim = v->ephemeral->persistent_volume_claim.claim_name;
+        enum disk_format fmt;
+        uint64_t size;
+
+        k->backing = xasprintf("%s/%s", conf->claim_dir, claim);
+        if (image_probe_disk(k->backing, &fmt, &size, err) < 0)
+            return err_wrap(err, "volume `%s`: claim `%s`", v->name, claim);
+        k->backing_format = format_name(fmt);
+        return 0;
+    }
+    case VOL_NONE:
+        return err_set(err, 0, "volume `%s` has no source", v->name);
+    default:
+        return 0;
+    }
+}
+
+/* Make disk k's file, resolved already. */
+static int
+make_disk(const struct replica_disk *k, const struct vmi_spec *s, const struct replica_id *id,
+          const struct materialize_objects *objs, struct vmirs_err **err)
+{
+    const struct volume *v = k->vol;
+    int rc = 0;
+
+    switch (v->kind) {
+    case VOL_CONTAINER_DISK:
+    case VOL_EPHEMERAL:
+        rc = volume_overlay_create(k->source, k->backing, k->backing_format, err);
+        break;
+    case VOL_EMPTY_DISK:
+        rc = volume_empty_disk_create(k->source, (uint64_t) v->empty_disk->capacity.value, err);
+        break;
+    case VOL_CLOUD_INIT_NOCLOUD:
+    case VOL_CLOUD_INIT_CONFIG_DRIVE:
+        rc = make_cloud_init(k, s, id, objs, err);
+        break;
+    case VOL_CONFIG_MAP:
+    case VOL_SECRET:
+        rc = make_config_iso(k, id, objs, err);
+        break;
+    case VOL_NONE:
+        break; /* refused by resolve_disk */
+    }
+    return rc < 0 ? err_wrap(err, "volume `%s`", v->name) : 0;
 }
 
 /* One file of a kernelBoot container image, extracted once per image
@@ -585,8 +370,8 @@ resolve_boot_file(const struct vmirs_conf *conf, const struct materialize_object
 }
 
 static int
-plan_kernel(struct plan *p, const struct vmirs_conf *conf, const struct vmi_spec *s,
-            const struct materialize_objects *objs, struct vmirs_err **err)
+resolve_kernel(struct replica_domxml *r, const struct vmirs_conf *conf, const struct vmi_spec *s,
+               const struct materialize_objects *objs, struct vmirs_err **err)
 {
     const struct firmware *fw = s->domain.firmware;
     const struct kernel_boot_container *k =
@@ -595,165 +380,97 @@ plan_kernel(struct plan *p, const struct vmirs_conf *conf, const struct vmi_spec
     if (!k)
         return 0;
     if (k->kernel_path &&
-        resolve_boot_file(conf, objs, k->image, k->kernel_path, &p->kernel, err) < 0)
+        resolve_boot_file(conf, objs, k->image, k->kernel_path, &r->kernel, err) < 0)
         return err_wrap(err, "firmware.kernelBoot kernelPath");
     if (k->initrd_path &&
-        resolve_boot_file(conf, objs, k->image, k->initrd_path, &p->initrd, err) < 0)
+        resolve_boot_file(conf, objs, k->image, k->initrd_path, &r->initrd, err) < 0)
         return err_wrap(err, "firmware.kernelBoot initrdPath");
     return 0;
 }
 
-/* ---- the domain ---- */
-
-static void
-fill_cpu(struct domxml *x, const struct domain_spec *d, const char *type)
+/* Every image and claim a replica uses, resolved in the order
+ * make_files resolves them: what --render needs of the disk. */
+static int
+resolve_all(struct replica_domxml *r, const struct vmirs_conf *conf, const struct vmi_spec *s,
+            const struct materialize_objects *objs, struct vmirs_err **err)
 {
-    const struct cpu_spec *c = &d->cpu;
+    if (resolve_kernel(r, conf, s, objs, err) < 0)
+        return -1;
+    for (size_t i = 0; i < r->ndisks; i++)
+        if (resolve_disk(&r->disks[i], conf, objs, err) < 0)
+            return -1;
+    return 0;
+}
 
-    if (!c->cores.set && !c->sockets.set && !c->threads.set) {
-        /* KubeVirt: sockets from the CPU limit, else the request, else 1. */
-        int64_t milli = d->resources.lim_cpu.set   ? d->resources.lim_cpu.milli
-                        : d->resources.req_cpu.set ? d->resources.req_cpu.milli
-                                                   : 1000;
+/* A replica's files. Each disk is resolved just before its file is made,
+ * so the first problem in disk order is the one reported. */
+static int
+make_files(struct replica_domxml *r, const struct vmirs_conf *conf, const struct vmi_spec *s,
+           const struct replica_id *id, const struct materialize_objects *objs,
+           struct vmirs_err **err)
+{
+    if (resolve_kernel(r, conf, s, objs, err) < 0)
+        return -1;
+    for (size_t i = 0; i < r->ndisks; i++)
+        if (resolve_disk(&r->disks[i], conf, objs, err) < 0 ||
+            make_disk(&r->disks[i], s, id, objs, err) < 0)
+            return -1;
+    for (size_t i = 0; i < r->nfss; i++)
+        if (make_fs_dir(&r->fss[i], id, objs, err) < 0)
+            return err_wrap(err, "volume `%s`", r->fss[i].vol->name);
+    return 0;
+}
 
-        x->sockets = (unsigned) ((milli + 999) / 1000);
-        x->cores = x->threads = 1;
-    } else {
-        x->sockets = c->sockets.set && c->sockets.v ? (unsigned) c->sockets.v : 1;
-        x->cores = c->cores.set && c->cores.v ? (unsigned) c->cores.v : 1;
-        x->threads = c->threads.set && c->threads.v ? (unsigned) c->threads.v : 1;
-    }
-    if (x->sockets == 0)
-        x->sockets = 1;
-    if (c->model &&
-        (strcmp(c->model, "host-model") == 0 || strcmp(c->model, "host-passthrough") == 0)) {
-        x->cpu_mode = c->model;
-    } else if (c->model) {
-        x->cpu_mode = "custom";
-        x->cpu_model = c->model;
-    } else if (strcmp(type, "kvm") == 0) {
-        x->cpu_mode = "host-model";
-    }
+/* The XML of a replica laid out and resolved. */
+static int
+write_xml(struct replica_domxml *r, const struct vmirs_conf *conf, const char *domain_type,
+          const struct vmirs *v, const struct replica_id *id, char **xml, struct vmirs_err **err)
+{
+    replica_domxml_fill(r, domain_type, conf->network, v, id);
+    return domxml_build(&r->x, xml, err);
+}
+
+int
+materialize_render(const struct vmirs_conf *conf, const char *domain_type, const struct vmirs *v,
+                   const struct materialize_objects *objs, const struct replica_id *id, char **xml,
+                   struct vmirs_err **err)
+{
+    const struct vmi_spec *s = &v->spec.template->spec;
+    cleanup_free char *dir = xasprintf("%s/replicas/%s", conf->state_dir, id->domain_name);
+    struct replica_domxml r;
+    int rc;
+
+    replica_domxml_layout(&r, s, dir);
+    if (resolve_all(&r, conf, s, objs, err) < 0)
+        rc = err_wrap(err, "replica `%s`", id->domain_name);
+    else
+        rc = write_xml(&r, conf, domain_type, v, id, xml, err);
+    replica_domxml_free(&r);
+    return rc;
 }
 
 int
 materialize_replica(const struct vmirs_conf *conf, const char *domain_type, const struct vmirs *v,
-                    const struct materialize_objects *objs, struct replica_id *id, bool dry_run,
-                    char **xml, struct vmirs_err **err)
+                    const struct materialize_objects *objs, struct replica_id *id, char **xml,
+                    struct vmirs_err **err)
 {
     const struct vmi_spec *s = &v->spec.template->spec;
-    const struct domain_spec *d = &s->domain;
-    const struct features *f = d->features;
-    const struct efi *efi =
-        d->firmware && d->firmware->bootloader ? d->firmware->bootloader->efi : NULL;
-    cleanup_free char *dir = NULL, *nvram = NULL, *serial_log = NULL;
-    struct domxml_disk *xdisks = NULL;
-    struct domxml_fs *xfss = NULL;
-    struct plan p = {0};
-    struct domxml x = {0};
-    int rc = -1;
+    cleanup_free char *dir = NULL;
+    struct replica_domxml r;
+    int rc;
 
-    /* The test driver runs no QEMU: nothing would write a console log. */
-    bool console_log = strcmp(domain_type, "test") != 0;
-    /* A replica without files gets no directory: creating and removing
-     * one per replica is most of the filesystem work of a burst. */
-    bool needs_dir = s->volumes.n > 0 || efi || console_log;
-
-    if (dry_run || !needs_dir)
+    if (!replica_domxml_needs_dir(s, domain_type))
         dir = xasprintf("%s/replicas/%s", conf->state_dir, id->domain_name);
     else if (volume_replica_dir_create(conf->state_dir, id->domain_name, &dir, err) < 0)
         return err_wrap(err, "replica `%s`", id->domain_name);
     else
         id->made_dir = true;
 
-    plan_disks(&p, s);
-    plan_filesystems(&p, s, dir);
-    plan_ifaces(&p, s);
-    if (plan_kernel(&p, conf, s, objs, err) < 0 ||
-        plan_files(&p, conf, s, id, objs, dir, dry_run, err) < 0) {
-        err_wrap(err, "replica `%s`", id->domain_name);
-        goto out;
-    }
-
-    x.type = domain_type;
-    x.name = id->domain_name;
-    x.uuid = id->firmware_uuid;
-    x.serial = d->firmware ? d->firmware->serial : NULL;
-    x.memory_bytes = (uint64_t) vmi_guest_memory(s);
-    fill_cpu(&x, d, domain_type);
-    x.machine = d->machine.type ? d->machine.type : "q35";
-    x.acpi = !(f && f->acpi && f->acpi->enabled.set && !f->acpi->enabled.v);
-    x.apic = f && f->apic && !(f->apic->enabled.set && !f->apic->enabled.v);
-    x.efi = efi != NULL;
-    x.secure_boot = efi && !(efi->secure_boot.set && !efi->secure_boot.v);
-    /* Secure boot needs SMM; KubeVirt turns it on for it. */
-    x.smm = (f && f->smm && !(f->smm->enabled.set && !f->smm->enabled.v)) || x.secure_boot;
-    if (x.efi) {
-        nvram = xasprintf("%s/efi_VARS.fd", dir);
-        x.nvram = nvram;
-    }
-    x.clock_offset = d->clock && d->clock->timezone ? "timezone" : "utc";
-    x.timezone = d->clock ? d->clock->timezone : NULL;
-    x.clock_adjustment = d->clock && d->clock->utc ? d->clock->utc->offset_seconds.v : 0;
-    xdisks = xcalloc(p.ndisks, sizeof(*xdisks));
-    for (size_t i = 0; i < p.ndisks; i++) {
-        const struct plan_disk *k = &p.disks[i];
-
-        xdisks[i] = (struct domxml_disk){
-            .device = k->device,
-            .bus = k->bus,
-            .target = k->target,
-            .source = k->source,
-            .format = k->format,
-            .backing = k->backing,
-            .backing_format = k->backing_format,
-            .readonly = k->readonly,
-            .boot_order = k->boot_order,
-            .serial = k->serial,
-            .cache = k->cache,
-            .io = k->io,
-            .alias = k->alias,
-        };
-        x.scsi_controller = x.scsi_controller || strcmp(k->bus, "scsi") == 0;
-    }
-    x.disks = xdisks;
-    x.ndisks = p.ndisks;
-    xfss = xcalloc(p.nfss ? p.nfss : 1, sizeof(*xfss));
-    for (size_t i = 0; i < p.nfss; i++)
-        xfss[i] = (struct domxml_fs){.dir = p.fss[i].dir, .tag = p.fss[i].vol->name};
-    x.filesystems = xfss;
-    x.nfilesystems = p.nfss;
-    x.virtiofsd = VIRTIOFSD_PATH;
-    x.rng = d->devices.rng != NULL;
-    x.kernel = p.kernel;
-    x.initrd = p.initrd;
-    x.cmdline =
-        p.kernel && d->firmware->kernel_boot->kernel_args && *d->firmware->kernel_boot->kernel_args
-            ? d->firmware->kernel_boot->kernel_args
-            : NULL;
-    x.ifaces = p.ifaces;
-    x.nifaces = p.nifaces;
-    x.network = conf->network;
-    x.serial_console =
-        !(d->devices.autoattach_serial_console.set && !d->devices.autoattach_serial_console.v);
-    if (x.serial_console && console_log) {
-        serial_log = xasprintf("%s/serial.log", dir);
-        x.serial_log = serial_log;
-    }
-    x.memballoon = !(d->devices.autoattach_mem_balloon.set && !d->devices.autoattach_mem_balloon.v);
-    x.vmirs_namespace = id->namespace;
-    x.vmirs_name = id->vmirs_name;
-    x.vmirs_uid = id->vmirs_uid;
-    x.vmi_name = id->vmi_name;
-    x.vmi_uid = id->vmi_uid;
-    x.template_hash = id->template_hash;
-    x.slot = id->slot;
-    x.ports = id->ports;
-    x.nports = id->nports;
-    x.labels = &v->spec.template->metadata.labels;
-    rc = domxml_build(&x, xml, err);
-
-out:
+    replica_domxml_layout(&r, s, dir);
+    if (make_files(&r, conf, s, id, objs, err) < 0)
+        rc = err_wrap(err, "replica `%s`", id->domain_name);
+    else
+        rc = write_xml(&r, conf, domain_type, v, id, xml, err);
     if (rc < 0 && id->made_dir) {
         struct vmirs_err *ignored = NULL;
 
@@ -762,9 +479,7 @@ out:
         err_free(&ignored);
         id->made_dir = false;
     }
-    free(xdisks);
-    free(xfss);
-    plan_free(&p);
+    replica_domxml_free(&r);
     return rc;
 }
 

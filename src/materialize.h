@@ -1,7 +1,10 @@
 /* Everything libvirt needs to run one replica: the replica's identity,
  * its files in state_dir/replicas/<domain>/ (overlays, empty disks, seed
- * ISOs) and its domain XML, from one validated VMI template. Runs on a
- * worker thread (a create job); --render calls it from the main thread. */
+ * ISOs) and its domain XML, from one validated VMI template. The XML's
+ * content is decided in replica_domxml.c, which does no I/O; this module
+ * resolves images and makes the files around it. materialize_replica runs
+ * on a worker thread (a create job); --render calls materialize_render
+ * from the main thread. */
 #ifndef VMIRS_MATERIALIZE_H
 #define VMIRS_MATERIALIZE_H
 
@@ -64,14 +67,21 @@ void replica_id_free(struct replica_id *id);
  * (auto), else "qemu" (TCG). */
 const char *materialize_domain_type(const struct vmirs_conf *conf);
 
+/* The domain XML materialize_replica would write for id, in *xml:
+ * images are resolved (which may fill the image cache), and nothing else
+ * is written. For vmirsd --render. */
+int materialize_render(const struct vmirs_conf *conf, const char *domain_type,
+                       const struct vmirs *v, const struct materialize_objects *objs,
+                       const struct replica_id *id, char **xml, struct vmirs_err **err);
+
 /* Resolve images (which may fill the image cache), create the replica's
- * files unless dry_run, and write its domain XML to *xml. The replica's
+ * files, and write its domain XML to *xml. The replica's
  * directory is created exclusively (one that exists is another replica's:
  * an error) and id->made_dir set. On failure the files made so far are
  * removed, and only those. */
 int materialize_replica(const struct vmirs_conf *conf, const char *domain_type,
                         const struct vmirs *v, const struct materialize_objects *objs,
-                        struct replica_id *id, bool dry_run, char **xml, struct vmirs_err **err);
+                        struct replica_id *id, char **xml, struct vmirs_err **err);
 
 /* Remove the replica's files (its directory); harmless when absent. */
 int materialize_remove(const struct vmirs_conf *conf, const char *domain_name,

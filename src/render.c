@@ -58,7 +58,7 @@ render_main(const struct vmirs_conf *conf, const char *file, names_rng_fn rng, v
         if (o->kind != KOBJ_VMIRS)
             continue;
         replica_id_new(&id, o->u.vmirs, rng, opaque);
-        if (materialize_replica(conf, type, o->u.vmirs, &objs, &id, true, &xml, &err) < 0) {
+        if (materialize_render(conf, type, o->u.vmirs, &objs, &id, &xml, &err) < 0) {
             fprintf(errout, "%s: error: render VirtualMachineInstanceReplicaSet \"%s/%s\": %s\n",
                     file, o->namespace, o->name, err->msg);
             err_free(&err);

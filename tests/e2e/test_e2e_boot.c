@@ -139,7 +139,7 @@ try_start_replica(const char *type, struct replica_id *id, double *started, char
     virDomainPtr dom;
 
     replica_id_new(id, example_vmirs(), names_rng_system, NULL);
-    if (materialize_replica(&g.conf, type, example_vmirs(), &objs, id, false, &xml, &err) < 0)
+    if (materialize_replica(&g.conf, type, example_vmirs(), &objs, id, &xml, &err) < 0)
         fail_msg("materialize: %s", err->msg);
     *started = now();
     dom = virDomainCreateXML(g.conn, xml, 0);

@@ -90,6 +90,18 @@ assert_below_floor(double (*run)(size_t n, void *opaque, double *floor), size_t 
                  best_floor);
 }
 
+/* A fake random source (names_rng_fn): bytes 0, 1, 2, ... from the
+ * unsigned counter opaque points to. */
+static inline void
+counting_rng(void *buf, size_t n, void *opaque)
+{
+    unsigned *next = opaque;
+    unsigned char *p = buf;
+
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char) (*next)++;
+}
+
 /* A monotonic clock in seconds, for assert_below_floor's run functions. */
 static inline double
 monotonic_seconds(void)

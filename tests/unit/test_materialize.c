@@ -71,15 +71,6 @@ secret(void *opaque, const char *ns, const char *name)
     return NULL;
 }
 
-static void
-counting_rng(void *buf, size_t n, void *opaque)
-{
-    unsigned *next = opaque;
-
-    for (size_t i = 0; i < n; i++)
-        ((unsigned char *) buf)[i] = (unsigned char) (*next)++;
-}
-
 static int
 setup(void **state)
 {
@@ -148,7 +139,7 @@ test_files_and_xml(void **state)
     struct stat st;
 
     replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
-    if (materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &id, false, &xml, &err) < 0)
+    if (materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &id, &xml, &err) < 0)
         fail_msg("%s", err->msg);
     dir = xasprintf("%s/state/replicas/default_frontbcdfg", g.tmp);
     assert_int_equal(stat(dir, &st), 0);
@@ -219,7 +210,7 @@ test_test_driver_accepts_it(void **state)
     assert_string_equal(materialize_domain_type(&g.conf), "test");
     replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
     assert_int_equal(
-        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &id, true, &xml, &err), 0);
+        materialize_render(&g.conf, "test", first_vmirs(&g.mf), &objs, &id, &xml, &err), 0);
     virSetErrorFunc(NULL, quiet);
     conn = virConnectOpen("test:///default");
     assert_non_null(conn);
@@ -235,7 +226,7 @@ test_test_driver_accepts_it(void **state)
 }
 
 static void
-test_dry_run_creates_nothing(void **state)
+test_render_creates_nothing(void **state)
 {
     unsigned next = 0;
     struct replica_id id;
@@ -243,10 +234,10 @@ test_dry_run_creates_nothing(void **state)
     char *xml = NULL, *replicas = xasprintf("%s/state/replicas", g.tmp);
     struct stat st;
 
-    /* No objects at all: a dry run builds no ISO, so it needs none. */
+    /* No objects at all: --render builds no ISO, so it needs none. */
     replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
-    assert_int_equal(
-        materialize_replica(&g.conf, "qemu", first_vmirs(&g.mf), NULL, &id, true, &xml, &err), 0);
+    assert_int_equal(materialize_render(&g.conf, "qemu", first_vmirs(&g.mf), NULL, &id, &xml, &err),
+                     0);
     assert_non_null(strstr(xml, "<domain type=\"qemu\">"));
     /* Under TCG the CPU model is the emulator's default: no mode. */
     assert_non_null(strstr(xml, "<cpu>"));
@@ -276,8 +267,7 @@ test_failure_leaves_nothing(void **state)
     none.config_map = (const struct config_map *(*) (void *, const char *, const char *) ) secret;
     replica_id_new(&id, first_vmirs(&g.mf), counting_rng, &next);
     assert_int_equal(
-        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &none, &id, false, &xml, &err),
-        -1);
+        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &none, &id, &xml, &err), -1);
     assert_string_equal(err->msg, "replica `default_frontbcdfg`: volume `cfg`: ConfigMap "
                                   "\"default/app\" not found");
     dir = xasprintf("%s/state/replicas/%s", g.tmp, id.domain_name);
@@ -313,7 +303,7 @@ test_name_collision(void **state)
     struct stat before, after;
 
     replica_id_new(&a, first_vmirs(&g.mf), counting_rng, &next);
-    if (materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &a, false, &xml, &err) < 0)
+    if (materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &a, &xml, &err) < 0)
         fail_msg("%s", err->msg);
     free(xml);
     xml = NULL;
@@ -325,7 +315,7 @@ test_name_collision(void **state)
     replica_id_new(&b, first_vmirs(&g.mf), counting_rng, &next);
     assert_string_equal(b.domain_name, a.domain_name);
     assert_int_equal(
-        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &b, false, &xml, &err), -1);
+        materialize_replica(&g.conf, "test", first_vmirs(&g.mf), &objs, &b, &xml, &err), -1);
     msg = xasprintf("replica `default_frontbcdfg`: create replica directory "
                     "`%s/state/replicas/default_frontbcdfg`: it exists: another replica has "
                     "this name",
@@ -424,8 +414,7 @@ test_conformance_fields(void **state)
     assert_string_equal(out, "");
     free(out);
     replica_id_new(&id, first_vmirs(&conf_mf), counting_rng, &next);
-    if (materialize_replica(&g.conf, "test", first_vmirs(&conf_mf), &objs, &id, false, &xml, &err) <
-        0)
+    if (materialize_replica(&g.conf, "test", first_vmirs(&conf_mf), &objs, &id, &xml, &err) < 0)
         fail_msg("%s", err->msg);
     dir = xasprintf("%s/state/replicas/%s", g.tmp, id.domain_name);
 
@@ -485,8 +474,7 @@ test_conformance_fields(void **state)
     objs.secret = NULL;
     replica_id_new(&id, first_vmirs(&conf_mf), counting_rng, &next);
     assert_int_equal(
-        materialize_replica(&g.conf, "test", first_vmirs(&conf_mf), &objs, &id, false, &xml, &err),
-        -1);
+        materialize_replica(&g.conf, "test", first_vmirs(&conf_mf), &objs, &id, &xml, &err), -1);
     out = xasprintf("replica `%s`: volume `seed`: secretRef: Secret \"default/ud\" not found",
                     id.domain_name);
     assert_string_equal(err->msg, out);
@@ -508,7 +496,7 @@ main(void)
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_files_and_xml),
         cmocka_unit_test(test_test_driver_accepts_it),
-        cmocka_unit_test(test_dry_run_creates_nothing),
+        cmocka_unit_test(test_render_creates_nothing),
         cmocka_unit_test(test_failure_leaves_nothing),
         cmocka_unit_test(test_name_collision),
         cmocka_unit_test(test_conformance_fields),

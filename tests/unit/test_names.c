@@ -10,17 +10,6 @@
 
 #include "names.h"
 
-/* A fake source: bytes 0, 1, 2, ... from a counter. */
-static void
-counting_rng(void *buf, size_t n, void *opaque)
-{
-    unsigned *next = opaque;
-    unsigned char *p = buf;
-
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char) (*next)++;
-}
-
 static void
 test_vmi_name(void **state)
 {
