@@ -8,6 +8,22 @@
 . "$top_srcdir/tests/integration/lib.sh"
 PREFIX=default_it
 setup
+
+# settled NAME N: since line $mark of the log (taken before the latest
+# start), every create vmirsd started has ended (SuccessfulCreate or
+# FailedCreate) and its latest pass of NAME found N active and started
+# none. The daemon under test has made its decisions about NAME: the
+# checks that follow see what it did, not a moment before it acted.
+settled() {
+    tail -n +"$((mark + 1))" "$T/vmirsd.log" | awk -v set="default/$1:" -v n="$2" '
+        $3 == set && $4 == "desired" {
+            last = ($7 == n "," && $11 == "0")
+            started += $11
+        }
+        $3 == set && ($4 == "SuccessfulCreate:" || $4 == "FailedCreate:") { ended++ }
+        END { exit !(last && started == ended) }'
+}
+
 start_vmirsd
 
 manifest itrs 4
@@ -23,9 +39,10 @@ kill -KILL "$VMIRSD_PID"
 wait "$VMIRSD_PID" 2>/dev/null
 VMIRSD_PID=
 : >"$T/vmirsd.log"
+mark=0
 start_vmirsd
 wait_until "the restarted vmirsd has run a pass" 30 grep -q "resynchronising" "$T/vmirsd.log"
-sleep 1
+wait_until "the restarted vmirsd has settled itrs at 4" 30 settled itrs 4
 grep -q "was being created before a restart" "$T/vmirsd.log" &&
     fail "a settled create was taken for one in flight: $(grep 'before a restart' "$T/vmirsd.log")"
 grep -q "release replica" "$T/vmirsd.log" && fail "a restart released a replica"
@@ -34,11 +51,10 @@ names=$(domains_of itrs | sort | tr '\n' ' ')
 
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 count_is itrs 4 || fail "SIGTERM took replicas down: $(count_of itrs) left"
+mark=$(wc -l <"$T/vmirsd.log")
 start_vmirsd
-wait_until "the restarted vmirsd has listed the domains" 30 grep -q "resynchronising" "$T/vmirsd.log"
-# Give it time to act wrongly, bounded by a condition: a pass has run.
-wait_until "a pass ran after the restart" 30 grep -q "connected to" "$T/vmirsd.log"
-sleep 1
+# Time to act wrongly, bounded by the restarted daemon's own decision.
+wait_until "the restarted vmirsd has settled itrs at 4" 30 settled itrs 4
 [ "$(domains_of itrs | sort | tr '\n' ' ')" = "$names" ] || fail "a clean restart changed the replicas"
 
 # kill -9, then one replica dies while vmirsd is down.
@@ -48,20 +64,29 @@ VMIRSD_PID=
 victim=$(domains_of itrs | head -1)
 virsh -c "$URI" destroy "$victim" >/dev/null
 count_is itrs 3 || fail "expected 3 replicas during the outage"
+mark=$(wc -l <"$T/vmirsd.log")
 start_vmirsd
 wait_until "the lost replica is replaced after the restart" 30 count_is itrs 4
-sleep 1
+wait_until "the restarted vmirsd has settled itrs at 4" 30 settled itrs 4
 count_is itrs 4 || fail "duplicates after kill -9 and restart: $(count_of itrs)"
 
 # kill -9 in the middle of a burst of creates: never more than desired.
+mark=$(wc -l <"$T/vmirsd.log")
 manifest itrs 40
-sleep 0.05
+# The kill lands as soon as a pass of the new spec has started creates
+# (polled often: the mock creates 36 domains in well under a second).
+POLL=0.01
+wait_until "vmirsd starts the burst of creates" 30 sh -c \
+    "tail -n +$((mark + 1)) '$T/vmirsd.log' | grep -q 'default/itrs: desired 40, .*, creating [1-9]'"
+unset POLL
 kill -KILL "$VMIRSD_PID"
 wait "$VMIRSD_PID" 2>/dev/null
 VMIRSD_PID=
+note "killed with $(count_of itrs) of 40 running"
+mark=$(wc -l <"$T/vmirsd.log")
 start_vmirsd
 wait_until "itrs reaches 40 after a kill mid-burst" 60 count_is itrs 40
-sleep 1
+wait_until "the restarted vmirsd has settled itrs at 40" 60 settled itrs 40
 count_is itrs 40 || fail "duplicates after a kill mid-burst: $(count_of itrs)"
 
 # A manifest broken while vmirsd is down: no good content after the
@@ -70,8 +95,14 @@ manifest itbad 2
 wait_until "2 replicas of itbad run" 30 count_is itbad 2
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
 printf 'spec:\n  replicas: [\n' >"$T/spool/itbad.yaml"
+mark=$(wc -l <"$T/vmirsd.log")
 start_vmirsd
 wait_until "the broken manifest is reported" 30 grep -q "itbad.yaml has no good content since the restart" "$T/vmirsd.log"
+# itbad gets no pass at all (its set is frozen); itrs's pass comes after
+# the decision about itbad was taken, in the same round.
+wait_until "the restarted vmirsd has settled itrs at 40" 30 settled itrs 40
+# A scenario duration, not a wait: a delete started in that round would
+# take the replicas within a second; they must still be there after it.
 sleep 1
 count_is itbad 2 || fail "a manifest broken during an outage took its replicas: $(count_of itbad) left"
 stop_vmirsd || fail "vmirsd did not exit 0 on SIGTERM"
@@ -94,9 +125,10 @@ printf '%s\n' "apiVersion: kubevirt.io/v1" "kind: VirtualMachineInstanceReplicaS
     >"$T/spool/.itadopt.tmp"
 mv "$T/spool/.itadopt.tmp" "$T/spool/itadopt.yaml"
 : >"$T/vmirsd.log"
+mark=0
 start_vmirsd
 wait_until "itadopt adopts both orphans" 30 sh -c "[ \$(grep -c 'default/itadopt: adopt replica' '$T/vmirsd.log') -eq 2 ]"
-sleep 1
+wait_until "the restarted vmirsd has settled itadopt at 2" 30 settled itadopt 2
 count_is itorph 2 || fail "the orphans were not kept: $(count_of itorph)"
 count_is itadopt 0 || fail "itadopt created replicas instead of adopting: $(count_of itadopt)"
 rm "$T/spool/itadopt.yaml"
