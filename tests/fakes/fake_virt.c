@@ -303,8 +303,8 @@ op_create(struct virt *v, const char *xml, struct vmirs_err **err)
         dom_add(f, name, steal_ptr(&meta_xml), VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED,
                 how == FAKE_LOST_HIDDEN);
         if (how == FAKE_LOST_HIDDEN)
-            rc = err_set(err, ECONNRESET,
-                         "create domain `%s`: the connection to libvirtd was lost", name);
+            rc = err_set(err, ECONNRESET, "create domain `%s`: the connection to libvirtd was lost",
+                         name);
         else
             raise_event(f, name, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED);
     }
@@ -484,8 +484,7 @@ fake_virt_close(struct fake_virt *f)
 }
 
 void
-fake_virt_add(struct fake_virt *f, const char *name, const struct dommeta *m, int state,
-              int reason)
+fake_virt_add(struct fake_virt *f, const char *name, const struct dommeta *m, int state, int reason)
 {
     struct vmirs_err *err = NULL;
     char *xml = NULL;

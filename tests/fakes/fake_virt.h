@@ -27,7 +27,7 @@ extern const struct virt_ops fake_virt_ops;
 struct fake_call {
     char op[16];
     char name[128];
-    unsigned slot;  /* create: the slot in the XML's metadata */
+    unsigned slot;   /* create: the slot in the XML's metadata */
     int64_t mono_ms; /* CLOCK_MONOTONIC when the call was made */
     bool live;
     int rc;

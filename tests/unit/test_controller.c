@@ -319,8 +319,7 @@ static void
 find_due_timer(uv_handle_t *h, void *arg)
 {
     if (h->type == UV_TIMER && h != (uv_handle_t *) &deadline && h != (uv_handle_t *) &tick &&
-        uv_is_active(h) &&
-        uv_timer_get_due_in((const uv_timer_t *) h) == 0)
+        uv_is_active(h) && uv_timer_get_due_in((const uv_timer_t *) h) == 0)
         *(bool *) arg = true;
 }
 
@@ -490,8 +489,7 @@ static void
 rig_up(struct rig *r, size_t n)
 {
     rig_start(r);
-    wait_for(fake_virt_count(r->fv) == n &&
-             event_rows(r, "SuccessfulCreate") == (int64_t) n &&
+    wait_for(fake_virt_count(r->fv) == n && event_rows(r, "SuccessfulCreate") == (int64_t) n &&
              web_status_is(r, (int64_t) n, (int64_t) n, (int64_t) n) && rig_quiet(r));
 }
 
@@ -709,7 +707,8 @@ test_create_backoff(void **state)
              event_count(&r, "FailedCreate", failed) == 4);
     assert_int_equal(fake_virt_count(r.fv), 0);
     assert_int_equal(
-        sql_int(&r, "SELECT COUNT(*) FROM events WHERE reason = 'FailedCreate' AND type = 'Warning'",
+        sql_int(&r,
+                "SELECT COUNT(*) FROM events WHERE reason = 'FailedCreate' AND type = 'Warning'",
                 NULL, NULL),
         1);
     /* A failed create leaves no files behind. */
@@ -837,8 +836,7 @@ test_adopt(void **state)
         assert_int_equal(m.slot, 2);
         dommeta_free(&m);
     }
-    assert_int_equal(sql_int(&r, "SELECT COUNT(*) FROM replicas WHERE rs_uid = ?1", uid, NULL),
-                     3);
+    assert_int_equal(sql_int(&r, "SELECT COUNT(*) FROM replicas WHERE rs_uid = ?1", uid, NULL), 3);
     rig_fini(&r);
 }
 
