@@ -75,8 +75,12 @@ test_phases(void **state)
  * than any wait takes here; the back-off and intent waits are 1-2 s. */
 #define WAIT_MS 15000
 
+/* How often a waiting condition is looked at again even when nothing
+ * wakes the loop (see run_until). */
+#define TICK_MS 5
+
 static uv_loop_t loop;
-static uv_timer_t deadline;
+static uv_timer_t deadline, tick;
 static bool deadline_hit;
 
 static void
@@ -85,16 +89,27 @@ on_deadline(uv_timer_t *t)
     deadline_hit = true;
 }
 
+static void
+on_tick(uv_timer_t *t)
+{
+}
+
 /* Run the loop until cond holds or WAIT_MS pass; the value is cond. The
  * deadline timer keeps the loop alive, so UV_RUN_ONCE blocks in its poll
- * until something happens instead of spinning. */
+ * until something happens instead of spinning. A condition can become
+ * true in the timers phase of an iteration (the controller's commit
+ * timer empties the store's pending writes) that then blocks in its poll
+ * with nothing left to wake it, up to the next timer seconds away; the
+ * tick ends every poll within TICK_MS, so cond is looked at again. */
 #define run_until(cond)                                                                            \
     ({                                                                                             \
         deadline_hit = false;                                                                      \
         uv_update_time(&loop);                                                                     \
         uv_timer_start(&deadline, on_deadline, WAIT_MS, 0);                                        \
+        uv_timer_start(&tick, on_tick, TICK_MS, TICK_MS);                                          \
         while (!(cond) && !deadline_hit)                                                           \
             uv_run(&loop, UV_RUN_ONCE);                                                            \
+        uv_timer_stop(&tick);                                                                      \
         uv_timer_stop(&deadline);                                                                  \
         (cond);                                                                                    \
     })
@@ -115,6 +130,7 @@ loop_setup(void **state)
 {
     assert_int_equal(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &deadline);
+    uv_timer_init(&loop, &tick);
     return 0;
 }
 
@@ -126,6 +142,7 @@ loop_teardown(void **state)
      * test that failed half-way leaves handles open, reported here rather
      * than waited for. */
     uv_close((uv_handle_t *) &deadline, on_closed_noop);
+    uv_close((uv_handle_t *) &tick, on_closed_noop);
     for (int i = 0; i < 4; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(uv_loop_close(&loop), 0);
@@ -301,8 +318,8 @@ rig_fini(struct rig *r)
 static void
 find_due_timer(uv_handle_t *h, void *arg)
 {
-    if (h->type == UV_TIMER && h != (uv_handle_t *) &deadline && uv_is_active(h) &&
-        uv_timer_get_due_in((const uv_timer_t *) h) == 0)
+    if (h->type == UV_TIMER && h != (uv_handle_t *) &deadline && h != (uv_handle_t *) &tick &&
+        uv_is_active(h) && uv_timer_get_due_in((const uv_timer_t *) h) == 0)
         *(bool *) arg = true;
 }
 
@@ -823,6 +840,154 @@ test_adopt(void **state)
     rig_fini(&r);
 }
 
+/* ---- e. a restart while a create is in flight ---- */
+
+/* Start with replicas: 3 and stop libvirt's answer to the third create:
+ * the controller has written its intent (state_dir/intents) and called
+ * create, which is still in libvirtd's hands. vmirsd dies there: what the
+ * next start finds on disk is the journal as it was at that moment, which
+ * is put back after this controller is stopped (its stop settles the
+ * intent, which a SIGKILL would not have). how says what libvirtd made of
+ * the create meanwhile. Returns the domain name of the held create. */
+static char *
+rig_die_mid_create(struct rig *r, enum fake_outcome how)
+{
+    struct fake_call calls[3];
+    cleanup_free char *journal = NULL, *line = NULL;
+    size_t len;
+
+    fake_virt_hold_creates_from(r->fv, 3);
+    rig_start(r);
+    wait_for(fake_virt_held(r->fv) == 1 && fake_virt_count(r->fv) == 2);
+    assert_int_equal(fake_virt_calls(r->fv, "create", calls, 3), 3);
+    assert_int_equal(read_file(r->journal, &journal, &len), 0);
+    /* The crash guard: the intent is on disk before the domain exists. */
+    line = xasprintf("%s ", calls[2].name);
+    assert_true(strncmp(journal, line, strlen(line)) == 0 || strstr(journal, line));
+    fake_virt_hold_creates_from(r->fv, 0);
+    fake_virt_release(r->fv, how);
+    rig_stop(r);
+    assert_int_equal(write_file_atomic(r->journal, journal, len, 0600), 0);
+    return xstrdup(calls[2].name);
+}
+
+/* Intent lines of the journal with no "NAME done" line after them: the
+ * creates a restart would take for ones in flight. */
+static size_t
+journal_unsettled(struct rig *r)
+{
+    cleanup_free char *text = NULL;
+    char **open = NULL;
+    size_t nopen = 0;
+
+    if (read_file(r->journal, &text, NULL) < 0)
+        return 0;
+    for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+        char name[256], word[128];
+
+        if (sscanf(l, "%255s %127s", name, word) != 2)
+            continue;
+        if (strcmp(word, "done") != 0) {
+            open = xrealloc(open, (nopen + 1) * sizeof(*open));
+            open[nopen++] = xstrdup(name);
+            continue;
+        }
+        for (size_t i = 0; i < nopen; i++)
+            if (strcmp(open[i], name) == 0) {
+                free(open[i]);
+                memmove(&open[i], &open[i + 1], (nopen - i - 1) * sizeof(*open));
+                nopen--;
+                break;
+            }
+    }
+    for (size_t i = 0; i < nopen; i++)
+        free(open[i]);
+    free(open);
+    return nopen;
+}
+
+/* SPEC section 3: after a restart, never a duplicate, never a create
+ * re-issued while one is in flight. Two daemons side by side on one loop,
+ * each killed during its third create and started again on the same
+ * state_dir:
+ *  - seen: libvirtd had made the domain but lists it only later (a slow
+ *    create). The new controller counts the intent as pending and creates
+ *    nothing; when the domain shows up it is the third replica.
+ *  - lost: libvirtd never made it. The new controller still creates
+ *    nothing until libvirt has been listed again late enough to show any
+ *    create a dead vmirsd had sent (the settle list); then the intent is
+ *    given up (settled in the journal, its files removed, no
+ *    SuccessfulDelete: no user ever saw it) and one replica is created. */
+static void
+test_restart_mid_create(void **state)
+{
+    struct rig seen, lost;
+    cleanup_free char *seen_x = NULL, *lost_x = NULL, *lost_dir = NULL;
+    size_t seen_lists, lost_lists;
+    struct fake_call lists[8], creates[8];
+    size_t nl, nc;
+
+    rig_init(&seen, web_manifest(3, ""));
+    rig_init(&lost, web_manifest(3, ""));
+    seen_x = rig_die_mid_create(&seen, FAKE_LOST_HIDDEN);
+    lost_x = rig_die_mid_create(&lost, FAKE_LOST_NOTHING);
+    lost_dir = replica_dir(&lost, lost_x);
+    /* The call's fate was unknown: its files were kept for the next start. */
+    assert_true(dir_exists(lost_dir));
+    assert_int_equal(fake_virt_count(seen.fv), 2);
+    assert_int_equal(fake_virt_count(lost.fv), 2);
+    seen_lists = ncalls(&seen, "list");
+    lost_lists = ncalls(&lost, "list");
+
+    rig_start(&seen);
+    rig_start(&lost);
+    wait_for(controller_synced(seen.c) && controller_synced(lost.c) && rig_quiet(&seen) &&
+             rig_quiet(&lost));
+    /* Listed once, a pass run: two replicas and one create that may be in
+     * flight make three. Nothing is created. */
+    assert_int_equal(ncalls(&seen, "list"), seen_lists + 1);
+    assert_int_equal(ncalls(&lost, "list"), lost_lists + 1);
+    assert_int_equal(ncalls(&seen, "create"), 3);
+    assert_int_equal(ncalls(&lost, "create"), 3);
+
+    /* libvirtd finishes the slow create. */
+    fake_virt_reveal(seen.fv, seen_x);
+    wait_for(ncalls(&seen, "list") >= seen_lists + 2 && ncalls(&lost, "list") >= lost_lists + 2 &&
+             fake_virt_count(lost.fv) == 3 && web_status_is(&seen, 3, 3, 3) &&
+             web_status_is(&lost, 3, 3, 3) && rig_quiet(&seen) && rig_quiet(&lost));
+
+    /* seen: the third replica is the one created before the restart. */
+    assert_int_equal(ncalls(&seen, "create"), 3);
+    assert_int_equal(fake_virt_count(seen.fv), 3);
+    assert_true(has_domain(&seen, seen_x));
+    assert_int_equal(fake_virt_duplicates(seen.fv), 0);
+    assert_int_equal(nstops_live(&seen, "destroy") + nstops_live(&seen, "shutdown"), 0);
+    assert_int_equal(
+        sql_int(&seen, "SELECT COUNT(*) FROM replicas WHERE domain = ?1 AND phase = 'Running'",
+                seen_x, NULL),
+        1);
+
+    /* lost: one create, made only after the settle list. */
+    nc = fake_virt_calls(lost.fv, "create", creates, ARRAY_SIZE(creates));
+    nl = fake_virt_calls(lost.fv, "list", lists, ARRAY_SIZE(lists));
+    assert_int_equal(nc, 4);
+    assert_true(nl >= lost_lists + 2);
+    assert_true(creates[3].mono_ms >= lists[lost_lists + 1].mono_ms);
+    assert_string_not_equal(creates[3].name, lost_x);
+    assert_true(has_domain(&lost, creates[3].name));
+    assert_false(has_domain(&lost, lost_x));
+    assert_false(dir_exists(lost_dir));
+    assert_int_equal(journal_unsettled(&lost), 0);
+    assert_int_equal(event_rows(&lost, "SuccessfulDelete"), 0);
+    assert_int_equal(
+        sql_int(&lost, "SELECT COUNT(*) FROM replicas WHERE domain = ?1", lost_x, NULL), 0);
+    assert_int_equal(fake_virt_duplicates(lost.fv), 0);
+    assert_int_equal(nstops_live(&lost, "destroy") + nstops_live(&lost, "shutdown"), 0);
+
+    rig_fini(&seen);
+    rig_fini(&lost);
+}
+
 int
 main(void)
 {
@@ -833,6 +998,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_scale_down, loop_setup, loop_teardown),
         cmocka_unit_test_setup_teardown(test_create_backoff, loop_setup, loop_teardown),
         cmocka_unit_test_setup_teardown(test_adopt, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_mid_create, loop_setup, loop_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
