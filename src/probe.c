@@ -108,7 +108,7 @@ probe_exec(const struct virt_ops *ops, struct virt *v, const char *domain,
     cleanup_free char *text = NULL, *reply = NULL;
     json_t *answer;
     json_int_t pid;
-    struct timespec start, now;
+    int64_t start;
 
     if (a->argc == 0)
         return err_set(err, 0, "exec probe without a command");
@@ -126,7 +126,7 @@ probe_exec(const struct virt_ops *ops, struct virt *v, const char *domain,
         return err_set(err, 0, "guest-exec gave no pid");
     }
     json_decref(answer);
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    start = clock_mono_ms();
     for (;;) {
         cleanup_free char *status = xasprintf(
             "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":%" JSON_INTEGER_FORMAT "}}",
@@ -147,9 +147,7 @@ probe_exec(const struct virt_ops *ops, struct virt *v, const char *domain,
             return err_set(err, 0, "command `%s` exited with status %lld", a->argv[0],
                            (long long) code);
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        elapsed =
-            (int64_t) (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        elapsed = clock_mono_ms() - start;
         if (elapsed >= t->timeout_ms)
             return err_set(err, 0, "command `%s` timed out after %llds", a->argv[0],
                            (long long) (t->timeout_ms / 1000));

@@ -38,7 +38,6 @@ json_t *ctl_list(json_t *items);
 /* A string or integer at a dotted path, "" or 0 when absent. */
 const char *ctl_str(const json_t *o, const char *path);
 long long ctl_int(const json_t *o, const char *path);
-int64_t ctl_now_ms(void);
 /* The object a command acts on, "TYPE NAME" or kubectl's "TYPE/NAME",
  * of kind want (0 vmirs, 1 vmi): CTL_OK with *name (pointing into args
  * or into *owned, which the caller frees), or CTL_USAGE once the problem

@@ -68,15 +68,6 @@ delete_grace_s(const struct vmirs_conf *conf, const struct dommeta *m)
     return grace;
 }
 
-static int64_t
-delete_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether the domain has stopped: a transient domain is gone once it
  * stops, a persistent one is no longer active. */
 static bool
@@ -114,11 +105,11 @@ delete_evict(virDomainPtr dom, const char *domain, int64_t grace_s)
             return 0;
         return delete_destroy(dom, domain);
     }
-    deadline = delete_now_ms() + grace_s * 1000;
+    deadline = clock_mono_ms() + grace_s * 1000;
     while (!delete_stopped(dom)) {
         struct timespec pause = {0, DELETE_POLL_MS * 1000000L};
 
-        if (delete_now_ms() >= deadline)
+        if (clock_mono_ms() >= deadline)
             return delete_destroy(dom, domain);
         nanosleep(&pause, NULL);
     }

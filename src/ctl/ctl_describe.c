@@ -192,7 +192,7 @@ ctl_describe(struct ctl_ctx *ctx, int argc, char **argv)
     }
     describe_content(t, 0, content, NULL);
     json_decref(content);
-    describe_events(t, events, ctl_now_ms());
+    describe_events(t, events, clock_wall_ms());
     table_flush(t, stdout);
     json_decref(items);
     json_decref(events);

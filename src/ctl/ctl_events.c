@@ -62,7 +62,7 @@ ctl_events(struct ctl_ctx *ctx, int argc, char **argv)
             fprintf(stderr, "No events found in %s namespace.\n", opts.ns);
     } else {
         struct table *t = table_new();
-        int64_t now = ctl_now_ms();
+        int64_t now = clock_wall_ms();
         size_t i;
         json_t *e;
 

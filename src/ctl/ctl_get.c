@@ -268,9 +268,9 @@ ctl_get(struct ctl_ctx *ctx, int argc, char **argv)
         else
             fprintf(stderr, "No resources found in %s namespace.\n", opts.ns);
     } else if (kind == GET_VMIRS) {
-        print_vmirs_table(items, opts.output == FMT_WIDE, opts.all_ns, ctl_now_ms());
+        print_vmirs_table(items, opts.output == FMT_WIDE, opts.all_ns, clock_wall_ms());
     } else {
-        print_vmi_table(items, opts.output == FMT_WIDE, opts.all_ns, ctl_now_ms());
+        print_vmi_table(items, opts.output == FMT_WIDE, opts.all_ns, clock_wall_ms());
     }
     json_decref(items);
     return rc;

@@ -17,15 +17,6 @@
 
 #define KUBEVIRT_API "kubevirt.io/v1"
 
-int64_t
-ctl_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 char *
 ctl_timestamp(int64_t ms)
 {

@@ -403,15 +403,6 @@ capture_end(struct capture *cap)
     return data;
 }
 
-static int64_t
-test_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Another process holds the write lock: store_commit returns at once,
  * keeps every write and backs off 50 ms doubling to 1 s; once the lock is
  * gone the writes land in one transaction, meaning what they meant (the
@@ -445,7 +436,7 @@ test_busy_keeps_writes(void **state)
     store_put_replica(f->s, &r, T0);
     r.phase = "Running";
     store_put_replica(f->s, &r, T0 + 1000);
-    t = test_mono_ms();
+    t = clock_mono_ms();
     for (size_t i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++) {
         assert_int_equal(store_commit(f->s, &err), STORE_BUSY);
         assert_int_equal(store_retry_ms(f->s), backoff[i]);
@@ -453,7 +444,7 @@ test_busy_keeps_writes(void **state)
         store_put_replica(f->s, &r, T0 + 1500);
     }
     /* Seven refusals took no time: nothing waited for the lock. */
-    assert_true(test_mono_ms() - t < 100);
+    assert_true(clock_mono_ms() - t < 100);
     r.ready = true;
     store_put_replica(f->s, &r, T0 + 4000);
     assert_int_equal(store_pending(f->s), 2 * 10);

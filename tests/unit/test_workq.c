@@ -55,15 +55,6 @@ run_reset(unsigned limit, unsigned items)
     run.target = limit < items ? limit : items;
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 track_work(void *arg, char **errmsg)
 {
@@ -71,7 +62,7 @@ track_work(void *arg, char **errmsg)
     unsigned seq = atomic_fetch_add(&run.starts, 1);
     unsigned now = atomic_fetch_add(&run.running, 1) + 1;
     unsigned max = atomic_load(&run.max_seen);
-    int64_t deadline = now_ms() + 5000;
+    int64_t deadline = clock_mono_ms() + 5000;
 
     run.order[seq] = it->id;
     run.completed_at_start[it->id] = atomic_load(&run.completed);
@@ -84,7 +75,7 @@ track_work(void *arg, char **errmsg)
     /* Hold every item until the peak has been reached once, so that the
      * peak is reached whenever the queue allows it, however the threads
      * are scheduled; then hold each briefly so that items overlap. */
-    while (!atomic_load(&run.peak) && now_ms() < deadline)
+    while (!atomic_load(&run.peak) && clock_mono_ms() < deadline)
         usleep(1000);
     usleep(1000);
     atomic_fetch_sub(&run.running, 1);
