@@ -21,6 +21,8 @@ struct vmirs_conf {
     enum domain_type domain_type;
     char *network; /* "user" or a libvirt network name */
     unsigned host_port_min, host_port_max;
+    unsigned node_port_min, node_port_max; /* node_port_range */
+    char *node_address;                    /* IPv4 text, default 0.0.0.0 */
     unsigned max_parallel;
     unsigned resync_interval; /* seconds */
     enum log_level log_level;

@@ -430,7 +430,13 @@ struct service_spec {
     struct labels selector;
     ARRAY_OF(struct service_port) ports;
     char *cluster_ip;
-    char *type;
+    char *type; /* ClusterIP (when NULL), NodePort, LoadBalancer, ExternalName */
+    struct str_array external_ips;
+    char *load_balancer_ip;
+    char *external_name;
+    char *session_affinity;                  /* None (when NULL) or ClientIP */
+    struct opt_int affinity_timeout_seconds; /* sessionAffinityConfig.clientIP.timeoutSeconds */
+    struct opt_bool publish_not_ready_addresses;
 };
 
 struct service {

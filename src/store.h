@@ -120,6 +120,40 @@ char *store_labels_json(const struct labels *l);
 void store_put_image(struct store *s, const char *digest, const char *ref, const char *path,
                      uint64_t size, int64_t now_ms);
 
+/* A Service as served (SPEC section 6), and its endpoints. */
+struct store_service {
+    const char *uid, *namespace, *name, *file;
+    const char *labels_json, *annotations_json; /* JSON objects */
+    /* The spec as served, JSON as Kubernetes writes a Service's spec:
+     * type, clusterIP, selector, ports (with every nodePort allocated),
+     * externalIPs, sessionAffinity, ... */
+    const char *spec_json;
+};
+
+/* Insert or update; created_ms is kept from the first insert (uid and
+ * namespace/name identify the row: a new uid for the same name replaces
+ * it). */
+void store_put_service(struct store *s, const struct store_service *svc, int64_t now_ms);
+
+/* Forget a Service and its endpoints (its events stay). */
+void store_delete_service(struct store *s, const char *namespace, const char *name);
+
+/* The Service's endpoints: subsets_json is the "subsets" array of a
+ * Kubernetes Endpoints object ([{"addresses": [{"ip", "targetRef":
+ * {"kind": "VirtualMachineInstance", "namespace", "name"}}],
+ * "notReadyAddresses": [...], "ports": [{"name", "port", "protocol"}]}]);
+ * each change is written. */
+void store_put_endpoints(struct store *s, const char *namespace, const char *name,
+                         const char *subsets_json, int64_t now_ms);
+
+/* The Services recorded, for a restart: their uid and spec as served
+ * (node ports stay what they were). */
+struct store_service_row {
+    char *uid, *namespace, *name, *spec_json;
+};
+size_t store_service_rows(struct store *s, struct store_service_row **out);
+void store_service_rows_free(struct store_service_row *rows, size_t n);
+
 /* A prepared statement for a reader (vmirsctl); finalize it. */
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **out, struct vmirs_err **err);
 
